@@ -1,0 +1,79 @@
+/*
+ * Selecting a token by RFC 7512 URI, with p11-kit's parser and matcher.
+ * Only token attributes select: a slot number changes between boots and
+ * machines, and a PIN has no place in a configuration file.
+ */
+#include <string.h>
+
+#include "custodian/error.h"
+#include "token_int.h"
+
+/* Returns why the parsed URI is unusable for selecting a token, or NULL. */
+static const char *
+token_uri_refusal(P11KitUri *uri)
+{
+    CK_ULONG nattrs = 0;
+
+    if (p11_kit_uri_any_unrecognized(uri))
+        return "unrecognized attribute";
+    if (p11_kit_uri_get_slot_id(uri) != (CK_SLOT_ID)-1)
+        return "slot-id selects by slot number; use token= or serial=";
+    if (p11_kit_uri_get_pin_value(uri) != NULL)
+        return "pin-value puts the PIN in the URI; use a PIN file";
+    if (p11_kit_uri_get_pin_source(uri) != NULL)
+        return "pin-source is not used; configure the PIN file instead";
+    if (p11_kit_uri_get_module_path(uri) != NULL ||
+        p11_kit_uri_get_module_name(uri) != NULL)
+        return "module-path and module-name are not used; configure the "
+               "module path instead";
+    p11_kit_uri_get_attributes(uri, &nattrs);
+    if (nattrs > 0)
+        return "object attributes (object=, id=, type=) do not select a "
+               "token";
+    return NULL;
+}
+
+int
+token_uri_parse(const char *text, P11KitUri **out)
+{
+    P11KitUri *uri = p11_kit_uri_new();
+    const char *why;
+    int prc;
+
+    if (uri == NULL)
+        return CUST_ERR_NOMEM;
+    prc = p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, uri);
+    if (prc != P11_KIT_URI_OK) {
+        token_note("bad PKCS#11 URI: %s", p11_kit_uri_message(prc));
+        p11_kit_uri_free(uri);
+        return CUST_ERR_URI;
+    }
+    why = token_uri_refusal(uri);
+    if (why != NULL) {
+        token_note("unusable PKCS#11 URI: %s", why);
+        p11_kit_uri_free(uri);
+        return CUST_ERR_URI;
+    }
+    *out = uri;
+    return 0;
+}
+
+bool
+token_uri_matches(const P11KitUri *uri, const CK_TOKEN_INFO *info)
+{
+    return p11_kit_uri_match_token_info(uri, info) == 1;
+}
+
+void
+token_copy_padded(char *dst, size_t dstlen, const CK_UTF8CHAR *src,
+                  size_t srclen)
+{
+    size_t n = srclen;
+
+    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0'))
+        n--;
+    if (n >= dstlen)
+        n = dstlen - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
