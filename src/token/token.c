@@ -325,9 +325,41 @@ token_give(struct token *tok, struct token_session *s)
     pthread_rwlock_unlock(&tok->rebuild_lock);
 }
 
+/*
+ * A stale object handle can also mean the login is gone: private objects
+ * vanish from a session that is no longer logged in (SoftHSM2 answers
+ * CKR_KEY_HANDLE_INVALID then). Ask the session before blaming the key.
+ */
+static bool
+token_session_logged_out(struct token *tok, CK_SESSION_HANDLE h)
+{
+    CK_SESSION_INFO info;
+
+    if (tok->fn->C_GetSessionInfo(h, &info) != CKR_OK)
+        return true;
+    return info.state == CKS_RO_PUBLIC_SESSION ||
+           info.state == CKS_RW_PUBLIC_SESSION;
+}
+
+/* What token_run() does after an operation failed with RV. */
+enum token_next { TOKEN_GIVE_UP, TOKEN_REFIND_KEY, TOKEN_REBUILD };
+
+static enum token_next
+token_triage(struct token *tok, struct token_key *key,
+             struct token_session *s, CK_RV rv)
+{
+    if (token_rv_lost(rv))
+        return TOKEN_REBUILD;
+    if (key == NULL || !token_rv_stale(rv))
+        return TOKEN_GIVE_UP;
+    return token_session_logged_out(tok, s->h) ? TOKEN_REBUILD
+                                               : TOKEN_REFIND_KEY;
+}
+
 int
 token_run(struct token *tok, struct token_key *key, token_op op, void *ctx)
 {
+    enum token_next next = TOKEN_REBUILD;
     struct token_session s;
     int attempt, rc;
     CK_RV rv;
@@ -335,23 +367,22 @@ token_run(struct token *tok, struct token_key *key, token_op op, void *ctx)
     for (attempt = 0;; attempt++) {
         s.h = CK_INVALID_HANDLE;
         rc = token_take(tok, &s);
-        if (rc == CUST_ERR_BUSY)
+        if (rc == CUST_ERR_BUSY || (rc != 0 && attempt > 0))
             return rc;
         if (rc == 0) {
             rv = op(tok, &s, ctx, &rc);
+            if (rv != CKR_OK && rc == 0)
+                next = token_triage(tok, key, &s, rv);
             token_give(tok, &s);
             if (rv == CKR_OK)
                 return 0;
-            if (rv == CKR_FUNCTION_FAILED && rc != 0)
-                return rc;
-            if (attempt > 0 ||
-                (!token_rv_lost(rv) && !(key && token_rv_stale(rv))))
+            if (rc != 0)
+                return rc; /* a failure the operation already named */
+            if (attempt > 0 || next == TOKEN_GIVE_UP)
                 return token_rv_error(rv);
-        } else if (attempt > 0) {
-            return rc;
         }
 
-        if (rc == 0 && key != NULL && token_rv_stale(rv)) {
+        if (next == TOKEN_REFIND_KEY) {
             token_key_mark_stale(key);
             continue;
         }
