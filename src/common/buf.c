@@ -122,8 +122,8 @@ buf_put_u8(struct buf *b, uint8_t v)
 int
 buf_put_u32(struct buf *b, uint32_t v)
 {
-    uint8_t be[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16),
-                     (uint8_t)(v >> 8), (uint8_t)v};
+    uint8_t be[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
+                     (uint8_t)v};
 
     return buf_put(b, be, sizeof(be));
 }
@@ -193,8 +193,8 @@ buf_get_u32(struct buf *b, uint32_t *v)
 
     if (buf_get(b, be, sizeof(be)) != 0)
         return b->bad;
-    *v = (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 |
-         (uint32_t)be[2] << 8 | be[3];
+    *v = (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 |
+         be[3];
     return 0;
 }
 

@@ -28,10 +28,10 @@ void log_init(const char *progname, int threshold);
 void log_write(int level, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_at(level, ...)                                                    \
-    do {                                                                      \
-        if ((level) <= log_threshold)                                         \
-            log_write((level), __func__, __VA_ARGS__);                        \
+#define log_at(level, ...)                                                     \
+    do {                                                                       \
+        if ((level) <= log_threshold)                                          \
+            log_write((level), __func__, __VA_ARGS__);                         \
     } while (0)
 
 #define log_error(...) log_at(LOG_LEVEL_ERROR, __VA_ARGS__)

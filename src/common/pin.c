@@ -105,7 +105,8 @@ pin_read_file(const char *path, struct pin *pin)
     int fd;
 
     pin_wipe(pin);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO must not hang us before the type check. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return pin_fail(pin, strerror(errno), path);
     why = pin_check_file(fd);

@@ -113,6 +113,7 @@ pubkey_from_rsa(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
     OSSL_PARAM *params = NULL;
     BIGNUM *bn_n = BN_bin2bn(n, (int)nlen, NULL);
     BIGNUM *bn_e = BN_bin2bn(e, (int)elen, NULL);
+    EVP_PKEY *key = NULL;
     int rc = CUST_ERR_NOMEM;
 
     if (bld == NULL || bn_n == NULL || bn_e == NULL)
@@ -123,8 +124,15 @@ pubkey_from_rsa(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
     params = OSSL_PARAM_BLD_to_param(bld);
     if (params == NULL)
         goto out;
-    rc = pubkey_fromdata("RSA", params, out);
+    rc = pubkey_fromdata("RSA", params, &key);
+    if (rc == 0)
+        rc = pubkey_check(key); /* odd modulus, sane exponent */
+    if (rc == 0) {
+        *out = key;
+        key = NULL;
+    }
 out:
+    EVP_PKEY_free(key);
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
     BN_free(bn_n);
@@ -248,11 +256,11 @@ pubkey_ssh_ec(EVP_PKEY *key, const char *curve, struct buf *out)
     uint8_t point[133];
     size_t len = 0;
 
-    if (EVP_PKEY_get_octet_string_param(key,
-                                        OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
                                         point, sizeof(point), &len) != 1)
         return CUST_ERR_INTERNAL;
-    buf_put_cstring(out, curve);
+    if (buf_put_cstring(out, curve) != 0)
+        return buf_status(out);
     return buf_put_string(out, point, len);
 }
 
@@ -262,29 +270,32 @@ pubkey_ssh_blob(EVP_PKEY *key, struct buf *out)
     const char *name = pubkey_ssh_name(key);
     uint8_t raw[32];
     size_t len = sizeof(raw);
+    int rc;
 
     if (name == NULL)
         return CUST_ERR_KEYTYPE;
-    buf_put_cstring(out, name);
+    if (buf_put_cstring(out, name) != 0)
+        return buf_status(out);
 
     switch (pubkey_keytype(key)) {
     case ALG_KEY_ED25519:
-        if (EVP_PKEY_get_raw_public_key(key, raw, &len) != 1)
-            return CUST_ERR_INTERNAL;
-        buf_put_string(out, raw, len);
+        rc = EVP_PKEY_get_raw_public_key(key, raw, &len) == 1
+                 ? buf_put_string(out, raw, len)
+                 : CUST_ERR_INTERNAL;
         break;
     case ALG_KEY_ECDSA_P256:
-        pubkey_ssh_ec(key, "nistp256", out);
+        rc = pubkey_ssh_ec(key, "nistp256", out);
         break;
     case ALG_KEY_ECDSA_P384:
-        pubkey_ssh_ec(key, "nistp384", out);
+        rc = pubkey_ssh_ec(key, "nistp384", out);
         break;
     default: /* RSA: e before n, as RFC 4253 orders them */
-        pubkey_put_bn_param(key, OSSL_PKEY_PARAM_RSA_E, out);
-        pubkey_put_bn_param(key, OSSL_PKEY_PARAM_RSA_N, out);
+        rc = pubkey_put_bn_param(key, OSSL_PKEY_PARAM_RSA_E, out);
+        if (rc == 0)
+            rc = pubkey_put_bn_param(key, OSSL_PKEY_PARAM_RSA_N, out);
         break;
     }
-    return buf_status(out);
+    return rc != 0 ? rc : buf_status(out);
 }
 
 int

@@ -26,8 +26,8 @@ sigenc_copy_out(const unsigned char *der, int derlen, uint8_t *out,
 }
 
 int
-sigenc_ecdsa_der(const uint8_t *raw, size_t len, uint8_t *out,
-                 size_t outmax, size_t *outlen)
+sigenc_ecdsa_der(const uint8_t *raw, size_t len, uint8_t *out, size_t outmax,
+                 size_t *outlen)
 {
     ECDSA_SIG *sig = NULL;
     BIGNUM *r = NULL, *s = NULL;

@@ -32,8 +32,7 @@ int sigenc_ecdsa_der(const uint8_t *raw, size_t len, uint8_t *out,
  * HALF bytes (32 for P-256, 48 for P-384). Used by verifiers and tests.
  * Returns 0 or CUST_ERR_ARG if the DER is malformed or a value too long.
  */
-int sigenc_ecdsa_raw(const uint8_t *der, size_t len, size_t half,
-                     uint8_t *out);
+int sigenc_ecdsa_raw(const uint8_t *der, size_t len, size_t half, uint8_t *out);
 
 /*
  * Builds the PKCS#1 v1.5 DigestInfo for DIGEST (DLEN bytes of MD) into OUT
@@ -41,8 +40,7 @@ int sigenc_ecdsa_raw(const uint8_t *der, size_t len, size_t half,
  * CUST_ERR_DIGEST_LEN if DLEN does not match MD, CUST_ERR_TOO_BIG if OUT
  * is too small.
  */
-int sigenc_digestinfo(enum alg_digest md, const uint8_t *digest,
-                      size_t dlen, uint8_t *out, size_t outmax,
-                      size_t *outlen);
+int sigenc_digestinfo(enum alg_digest md, const uint8_t *digest, size_t dlen,
+                      uint8_t *out, size_t outmax, size_t *outlen);
 
 #endif

@@ -22,14 +22,16 @@ static const uint8_t key_oid_p384[] = {0x06, 0x05, 0x2b, 0x81,
                                        0x04, 0x00, 0x22};
 static const uint8_t key_oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
 /* The older form some tokens return: PrintableString "edwards25519". */
-static const uint8_t key_name_ed25519[] = {0x13, 0x0c, 'e', 'd', 'w', 'a',
-                                           'r',  'd',  's', '2', '5', '5',
-                                           '1',  '9'};
+static const uint8_t key_name_ed25519[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
+                                           'd',  's',  '2', '5', '5', '1', '9'};
 
 static const CK_BBOOL key_true = CK_TRUE, key_false = CK_FALSE;
 
-#define ATTR(type, ptr, len) {(type), (void *)(ptr), (CK_ULONG)(len)}
-#define ATTR_BOOL(type, v)   ATTR((type), &(v), sizeof(CK_BBOOL))
+#define ATTR(type, ptr, len)                                                   \
+    {                                                                          \
+        (type), (void *)(ptr), (CK_ULONG)(len)                                 \
+    }
+#define ATTR_BOOL(type, v) ATTR((type), &(v), sizeof(CK_BBOOL))
 
 /* Parameters of a key type as PKCS#11 sees it. */
 struct key_kind {
@@ -37,8 +39,8 @@ struct key_kind {
     CK_KEY_TYPE ktype;
     const uint8_t *params;
     size_t paramslen;
-    CK_ULONG bits;       /* for the mechanism's size range */
-    size_t point_len;    /* raw public point length, EC and Ed25519 */
+    CK_ULONG bits;    /* for the mechanism's size range */
+    size_t point_len; /* raw public point length, EC and Ed25519 */
 };
 
 static int
@@ -158,8 +160,8 @@ key_bool(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
  * left the token, and no attribute change can let it out later.
  */
 static int
-key_check_custody(struct token *tok, CK_SESSION_HANDLE s,
-                  CK_OBJECT_HANDLE priv, const char *label)
+key_check_custody(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                  const char *label)
 {
     static const struct {
         CK_ATTRIBUTE_TYPE type;
@@ -299,8 +301,7 @@ key_unwrap_point(const uint8_t *in, size_t len, size_t want,
         return 0;
     }
     os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
-    ok = os != NULL && p == in + len &&
-         (size_t)ASN1_STRING_length(os) == want;
+    ok = os != NULL && p == in + len && (size_t)ASN1_STRING_length(os) == want;
     ASN1_OCTET_STRING_free(os);
     if (!ok)
         return CUST_ERR_KEYTYPE;
@@ -348,8 +349,7 @@ key_build_rsa(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
 
 /* Reads the public half of KEY from its public object into key->pub. */
 static int
-key_load_public(struct token *tok, CK_SESSION_HANDLE s,
-                struct token_key *key)
+key_load_public(struct token *tok, CK_SESSION_HANDLE s, struct token_key *key)
 {
     enum alg_keytype type;
     int rc;
@@ -455,8 +455,7 @@ key_find_op(struct token *tok, struct token_session *s, void *ctx, int *rc)
 }
 
 static struct token_key *
-key_alloc(struct token *tok, const char *label, const uint8_t *id,
-          size_t idlen)
+key_alloc(struct token *tok, const char *label, const uint8_t *id, size_t idlen)
 {
     struct token_key *key;
 
@@ -574,8 +573,7 @@ key_gen_unsupported(CK_RV rv)
 {
     return rv == CKR_MECHANISM_INVALID || rv == CKR_CURVE_NOT_SUPPORTED ||
            rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_KEY_SIZE_RANGE ||
-           rv == CKR_ATTRIBUTE_VALUE_INVALID ||
-           rv == CKR_TEMPLATE_INCONSISTENT;
+           rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT;
 }
 
 static CK_RV
@@ -588,10 +586,8 @@ key_gen_pair(struct token *tok, CK_SESSION_HANDLE s, struct token_key *key,
     CK_ULONG bits = k->bits;
     size_t llen = strlen(key->label);
     CK_ATTRIBUTE pubt[7] = {
-        ATTR_BOOL(CKA_TOKEN, key_true),
-        ATTR_BOOL(CKA_PRIVATE, key_false),
-        ATTR_BOOL(CKA_VERIFY, key_true),
-        ATTR(CKA_LABEL, key->label, llen),
+        ATTR_BOOL(CKA_TOKEN, key_true),    ATTR_BOOL(CKA_PRIVATE, key_false),
+        ATTR_BOOL(CKA_VERIFY, key_true),   ATTR(CKA_LABEL, key->label, llen),
         ATTR(CKA_ID, key->id, key->idlen),
     };
     CK_ATTRIBUTE privt[] = {
@@ -609,17 +605,16 @@ key_gen_pair(struct token *tok, CK_SESSION_HANDLE s, struct token_key *key,
     CK_RV rv;
 
     if (k->ktype == CKK_RSA) {
-        pubt[npub++] = (CK_ATTRIBUTE)ATTR(CKA_MODULUS_BITS, &bits,
-                                          sizeof(bits));
-        pubt[npub++] = (CK_ATTRIBUTE)ATTR(CKA_PUBLIC_EXPONENT, f4,
-                                          sizeof(f4));
+        pubt[npub++] =
+            (CK_ATTRIBUTE)ATTR(CKA_MODULUS_BITS, &bits, sizeof(bits));
+        pubt[npub++] = (CK_ATTRIBUTE)ATTR(CKA_PUBLIC_EXPONENT, f4, sizeof(f4));
     } else {
-        pubt[npub++] = (CK_ATTRIBUTE)ATTR(CKA_EC_PARAMS, k->params,
-                                          k->paramslen);
+        pubt[npub++] =
+            (CK_ATTRIBUTE)ATTR(CKA_EC_PARAMS, k->params, k->paramslen);
     }
-    rv = tok->fn->C_GenerateKeyPair(s, &mech, pubt, npub, privt,
-                                    sizeof(privt) / sizeof(privt[0]), pub,
-                                    priv);
+    rv =
+        tok->fn->C_GenerateKeyPair(s, &mech, pubt, npub, privt,
+                                   sizeof(privt) / sizeof(privt[0]), pub, priv);
     if (rv != CKR_OK)
         token_fail("C_GenerateKeyPair", rv);
     return rv;
@@ -636,8 +631,7 @@ key_discard(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
 
 /* token_run() operation behind token_key_generate(). */
 static CK_RV
-key_generate_op(struct token *tok, struct token_session *s, void *ctx,
-                int *rc)
+key_generate_op(struct token *tok, struct token_session *s, void *ctx, int *rc)
 {
     struct key_gen *g = ctx;
     struct token_key *key = g->key;
@@ -647,8 +641,7 @@ key_generate_op(struct token *tok, struct token_session *s, void *ctx,
     CK_RV rv;
 
     key_kind_of(g->type, &k);
-    rv = key_search(tok, s->h, CKO_PRIVATE_KEY, key->label, NULL, 0, found,
-                    &n);
+    rv = key_search(tok, s->h, CKO_PRIVATE_KEY, key->label, NULL, 0, found, &n);
     if (rv != CKR_OK)
         return rv;
     if (n > 0) {
@@ -680,8 +673,8 @@ key_generate_op(struct token *tok, struct token_session *s, void *ctx,
 }
 
 int
-token_key_generate(struct token *tok, enum alg_keytype type,
-                   const char *label, struct token_key **out)
+token_key_generate(struct token *tok, enum alg_keytype type, const char *label,
+                   struct token_key **out)
 {
     uint8_t id[KEY_ID_LEN];
     struct key_gen g = {NULL, type};
@@ -710,8 +703,7 @@ token_key_generate(struct token *tok, enum alg_keytype type,
 
 /* token_run() operation behind token_key_destroy(). */
 static CK_RV
-key_destroy_op(struct token *tok, struct token_session *s, void *ctx,
-               int *rc)
+key_destroy_op(struct token *tok, struct token_session *s, void *ctx, int *rc)
 {
     struct token_key *key = ctx;
     CK_OBJECT_HANDLE priv;

@@ -14,7 +14,10 @@ struct rv_name {
     const char *name;
 };
 
-#define RV(x) {x, #x}
+#define RV(x)                                                                  \
+    {                                                                          \
+        x, #x                                                                  \
+    }
 static const struct rv_name rv_names[] = {
     RV(CKR_OK),
     RV(CKR_CANCEL),

@@ -49,9 +49,8 @@ sign_pss_params(struct sign_job *job, enum alg_digest md)
 {
     static const CK_MECHANISM_TYPE hash[] = {0, CKM_SHA256, CKM_SHA384,
                                              CKM_SHA512};
-    static const CK_RSA_PKCS_MGF_TYPE mgf[] = {0, CKG_MGF1_SHA256,
-                                               CKG_MGF1_SHA384,
-                                               CKG_MGF1_SHA512};
+    static const CK_RSA_PKCS_MGF_TYPE mgf[] = {
+        0, CKG_MGF1_SHA256, CKG_MGF1_SHA384, CKG_MGF1_SHA512};
 
     job->pss.hashAlg = hash[md];
     job->pss.mgf = mgf[md];
@@ -142,8 +141,7 @@ token_sign_digest(struct token_key *key, enum alg_scheme scheme,
 
 /* The token's own hash-and-sign mechanism for SCHEME and MD, or 0. */
 static CK_MECHANISM_TYPE
-sign_hashing_mech(struct token *tok, enum alg_scheme scheme,
-                  enum alg_digest md)
+sign_hashing_mech(struct token *tok, enum alg_scheme scheme, enum alg_digest md)
 {
     static const CK_MECHANISM_TYPE pkcs1[] = {
         0, CKM_SHA256_RSA_PKCS, CKM_SHA384_RSA_PKCS, CKM_SHA512_RSA_PKCS};

@@ -19,12 +19,18 @@
  * some modules (tpm2-pkcs11) accept mechanisms they do not list.
  */
 static const CK_MECHANISM_TYPE token_wanted_mechs[] = {
-    CKM_EC_KEY_PAIR_GEN,       CKM_EC_EDWARDS_KEY_PAIR_GEN,
-    CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_ECDSA,
-    CKM_EDDSA,                 CKM_RSA_PKCS,
-    CKM_RSA_PKCS_PSS,          CKM_SHA256_RSA_PKCS,
-    CKM_SHA384_RSA_PKCS,       CKM_SHA512_RSA_PKCS,
-    CKM_SHA256_RSA_PKCS_PSS,   CKM_SHA384_RSA_PKCS_PSS,
+    CKM_EC_KEY_PAIR_GEN,
+    CKM_EC_EDWARDS_KEY_PAIR_GEN,
+    CKM_RSA_PKCS_KEY_PAIR_GEN,
+    CKM_ECDSA,
+    CKM_EDDSA,
+    CKM_RSA_PKCS,
+    CKM_RSA_PKCS_PSS,
+    CKM_SHA256_RSA_PKCS,
+    CKM_SHA384_RSA_PKCS,
+    CKM_SHA512_RSA_PKCS,
+    CKM_SHA256_RSA_PKCS_PSS,
+    CKM_SHA384_RSA_PKCS_PSS,
     CKM_SHA512_RSA_PKCS_PSS,
 };
 
@@ -264,6 +270,11 @@ token_rebuild(struct token *tok, unsigned long epoch)
         rc = CUST_ERR_TOKEN_LOST;
     }
     pthread_rwlock_unlock(&tok->rebuild_lock);
+
+    /* PIN trouble needs an operator; anything else is a lost token. */
+    if (rc != 0 && rc != CUST_ERR_PIN_INCORRECT && rc != CUST_ERR_PIN_LOCKED &&
+        rc != CUST_ERR_PIN_SOURCE && rc != CUST_ERR_NOMEM)
+        rc = CUST_ERR_TOKEN_LOST;
     return rc;
 }
 
@@ -301,8 +312,8 @@ token_take(struct token *tok, struct token_session *s)
     token_deadline(&deadline, tok->wait_ms);
     pthread_mutex_lock(&tok->pool_lock);
     while (tok->nidle == 0 && err == 0)
-        err = pthread_cond_timedwait(&tok->pool_cond, &tok->pool_lock,
-                                     &deadline);
+        err =
+            pthread_cond_timedwait(&tok->pool_cond, &tok->pool_lock, &deadline);
     if (tok->nidle > 0)
         s->h = tok->idle[--tok->nidle];
     pthread_mutex_unlock(&tok->pool_lock);
@@ -345,8 +356,8 @@ token_session_logged_out(struct token *tok, CK_SESSION_HANDLE h)
 enum token_next { TOKEN_GIVE_UP, TOKEN_REFIND_KEY, TOKEN_REBUILD };
 
 static enum token_next
-token_triage(struct token *tok, struct token_key *key,
-             struct token_session *s, CK_RV rv)
+token_triage(struct token *tok, struct token_key *key, struct token_session *s,
+             CK_RV rv)
 {
     if (token_rv_lost(rv))
         return TOKEN_REBUILD;
@@ -545,7 +556,7 @@ token_describe(struct token *tok, struct token_description *out)
                       sizeof(ti.model));
     token_copy_padded(out->serial, sizeof(out->serial), ti.serialNumber,
                       sizeof(ti.serialNumber));
-    token_copy_padded(out->module, sizeof(out->module),
-                      mi.libraryDescription, sizeof(mi.libraryDescription));
+    token_copy_padded(out->module, sizeof(out->module), mi.libraryDescription,
+                      sizeof(mi.libraryDescription));
     return 0;
 }

@@ -19,9 +19,9 @@ struct token {
     CK_FUNCTION_LIST *fn; /* the module, managed by p11-kit */
     P11KitUri *uri;       /* selects the token */
     char *module_path;
-    char *pin_file;       /* exactly one of these two is set */
+    char *pin_file; /* exactly one of these two is set */
     char *pin_credential;
-    pid_t pid;            /* the process that opened the token */
+    pid_t pid; /* the process that opened the token */
     unsigned wait_ms;
 
     /*
@@ -31,18 +31,18 @@ struct token {
      */
     pthread_rwlock_t rebuild_lock;
     unsigned long epoch;
-    bool broken;    /* sessions are gone; the next caller rebuilds */
-    bool pin_bad;   /* the PIN was refused: never presented again */
+    bool broken;  /* sessions are gone; the next caller rebuilds */
+    bool pin_bad; /* the PIN was refused: never presented again */
     CK_SLOT_ID slot;
     CK_SESSION_HANDLE anchor; /* open for the token's life, never lent */
 
     pthread_mutex_t pool_lock; /* guards the free list below */
     pthread_cond_t pool_cond;
-    CK_SESSION_HANDLE *pool;   /* all pooled sessions */
-    CK_SESSION_HANDLE *idle;   /* the free ones, used as a stack */
+    CK_SESSION_HANDLE *pool; /* all pooled sessions */
+    CK_SESSION_HANDLE *idle; /* the free ones, used as a stack */
     unsigned nsessions, nidle;
 
-    CK_MECHANISM_TYPE *mechs; /* supported, asked once at open */
+    CK_MECHANISM_TYPE *mechs;     /* supported, asked once at open */
     CK_MECHANISM_INFO *mech_info; /* parallel to mechs */
     CK_ULONG nmechs;
 
@@ -74,8 +74,8 @@ struct token_session {
  * not a PKCS#11 failure goes into *RC and the function returns
  * CKR_FUNCTION_FAILED.
  */
-typedef CK_RV (*token_op)(struct token *tok, struct token_session *s,
-                          void *ctx, int *rc);
+typedef CK_RV (*token_op)(struct token *tok, struct token_session *s, void *ctx,
+                          int *rc);
 
 /*
  * Runs OP on a pooled session. If the token reports the session or login
@@ -83,8 +83,7 @@ typedef CK_RV (*token_op)(struct token *tok, struct token_session *s,
  * the token reports a stale object handle, finds KEY again and runs OP once
  * more. Returns 0 or a custodian error.
  */
-int token_run(struct token *tok, struct token_key *key, token_op op,
-              void *ctx);
+int token_run(struct token *tok, struct token_key *key, token_op op, void *ctx);
 
 /* Fails with CUST_ERR_FORKED in a child of the process that opened TOK. */
 int token_check_pid(const struct token *tok);

@@ -3,10 +3,25 @@
  * Only token attributes select: a slot number changes between boots and
  * machines, and a PIN has no place in a configuration file.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "custodian/error.h"
 #include "token_int.h"
+
+/* Returns true if URI sets any attribute of the kind TYPE formats. */
+static bool
+token_uri_has(P11KitUri *uri, P11KitUriType type)
+{
+    char *text = NULL;
+    bool has;
+
+    if (p11_kit_uri_format(uri, type, &text) != P11_KIT_URI_OK)
+        return true;
+    has = strcmp(text, "pkcs11:") != 0;
+    free(text);
+    return has;
+}
 
 /* Returns why the parsed URI is unusable for selecting a token, or NULL. */
 static const char *
@@ -26,6 +41,11 @@ token_uri_refusal(P11KitUri *uri)
         p11_kit_uri_get_module_name(uri) != NULL)
         return "module-path and module-name are not used; configure the "
                "module path instead";
+    if (token_uri_has(uri, P11_KIT_URI_FOR_MODULE_WITH_VERSION))
+        return "library attributes are not matched; configure the module "
+               "path instead";
+    if (token_uri_has(uri, P11_KIT_URI_FOR_SLOT))
+        return "slot attributes select by slot; use token= or serial=";
     p11_kit_uri_get_attributes(uri, &nattrs);
     if (nattrs > 0)
         return "object attributes (object=, id=, type=) do not select a "

@@ -37,33 +37,32 @@ struct opts {
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: custodian-token [options] COMMAND [ARGS]\n"
-            "\n"
-            "Options (before the command):\n"
-            "  -m, --module PATH        PKCS#11 module to load\n"
-            "  -t, --token URI          pkcs11: URI selecting the token\n"
-            "  -p, --pin-file FILE      file holding the user PIN\n"
-            "  -C, --pin-credential NAME  systemd credential holding it\n"
-            "  -v, --verbose            log token calls (debug level)\n"
-            "  -h, --help               show this help\n"
-            "      --version            show the version\n"
-            "\n"
-            "Commands:\n"
-            "  info                     describe the token and the key "
-            "types it supports\n"
-            "  generate TYPE LABEL      generate a key pair on the token\n"
-            "  pubkey LABEL [-f pem|der|ssh] [-o FILE]\n"
-            "                           print the public key\n"
-            "  sign LABEL -i FILE -o SIG [-s SCHEME] [-d DIGEST]\n"
-            "                           sign FILE, write the signature\n"
-            "\n"
-            "Types: ecdsa-p256 ecdsa-p384 ed25519 rsa-2048 rsa-3072 "
-            "rsa-4096\n"
-            "Schemes: ecdsa ed25519 rsa-pkcs1 rsa-pss; digests: sha256 "
-            "sha384 sha512\n"
-            "Exit status: 0 success, 1 failure, 2 usage error, 3 not "
-            "supported by this token.\n");
+    fprintf(f, "usage: custodian-token [options] COMMAND [ARGS]\n"
+               "\n"
+               "Options (before the command):\n"
+               "  -m, --module PATH        PKCS#11 module to load\n"
+               "  -t, --token URI          pkcs11: URI selecting the token\n"
+               "  -p, --pin-file FILE      file holding the user PIN\n"
+               "  -C, --pin-credential NAME  systemd credential holding it\n"
+               "  -v, --verbose            log token calls (debug level)\n"
+               "  -h, --help               show this help\n"
+               "      --version            show the version\n"
+               "\n"
+               "Commands:\n"
+               "  info                     describe the token and the key "
+               "types it supports\n"
+               "  generate TYPE LABEL      generate a key pair on the token\n"
+               "  pubkey LABEL [-f pem|der|ssh] [-o FILE]\n"
+               "                           print the public key\n"
+               "  sign LABEL -i FILE -o SIG [-s SCHEME] [-d DIGEST]\n"
+               "                           sign FILE, write the signature\n"
+               "\n"
+               "Types: ecdsa-p256 ecdsa-p384 ed25519 rsa-2048 rsa-3072 "
+               "rsa-4096\n"
+               "Schemes: ecdsa ed25519 rsa-pkcs1 rsa-pss; digests: sha256 "
+               "sha384 sha512\n"
+               "Exit status: 0 success, 1 failure, 2 usage error, 3 not "
+               "supported by this token.\n");
 }
 
 static int
@@ -276,8 +275,8 @@ sign_file(struct token_key *key, enum alg_scheme scheme, enum alg_digest md,
     buf_init(&msg, TOKEN_MESSAGE_MAX);
     rc = read_file(path, &msg);
     if (rc == 0)
-        rc = token_sign_message(key, scheme, ALG_DIGEST_NONE, msg.data,
-                                msg.len, sig, siglen);
+        rc = token_sign_message(key, scheme, ALG_DIGEST_NONE, msg.data, msg.len,
+                                sig, siglen);
     buf_free(&msg);
     return rc;
 }
@@ -364,8 +363,7 @@ parse_global_opts(int argc, char **argv, struct opts *o)
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, "+m:t:p:C:vh", longopts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, "+m:t:p:C:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'm':
             o->token.module = optarg;

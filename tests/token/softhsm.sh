@@ -1,6 +1,6 @@
 #!/bin/bash
 # The token suites on a throwaway SoftHSM2 token.
-# Usage: softhsm.sh TEST_TOKEN_BINARY CUSTODIAN_TOKEN_BINARY
+# Usage: softhsm.sh TEST_TOKEN CUSTODIAN_TOKEN TEST_FAULT FAULT_MODULE
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/softhsm.sh"
@@ -19,6 +19,9 @@ for case in open keys threads recover pin fork; do
     echo "== softhsm: $case"
     CK_RUN_CASE=$case CK_FORK=no "$1"
 done
+
+echo "== softhsm: injected faults"
+CUST_FAULT_TARGET=$SOFTHSM_MODULE CUST_TEST_MODULE=$4 CK_FORK=no "$3"
 
 echo "== softhsm: command line, verified with openssl and ssh-keygen"
 "$here/cli.sh" "$2" "$work/cli" "$CUST_TEST_TYPES" ""

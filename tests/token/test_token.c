@@ -97,12 +97,11 @@ verify_digest(EVP_PKEY *pub, enum alg_scheme scheme, enum alg_digest md,
 
     if (ok && scheme == ALG_SCHEME_RSA_PSS)
         ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) ==
-                 1;
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1;
     if (ok && scheme == ALG_SCHEME_RSA_PKCS1)
         ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
-    ok = ok && EVP_PKEY_verify(ctx, sig, siglen, digest,
-                               alg_digest_len(md)) == 1;
+    ok = ok &&
+         EVP_PKEY_verify(ctx, sig, siglen, digest, alg_digest_len(md)) == 1;
     EVP_PKEY_CTX_free(ctx);
     return ok;
 }
@@ -119,14 +118,12 @@ verify_message(EVP_PKEY *pub, enum alg_scheme scheme, enum alg_digest md,
 
     ok = mctx != NULL &&
          EVP_DigestVerifyInit(mctx, &pctx,
-                              md == ALG_DIGEST_NONE ? NULL
-                                                    : alg_digest_md(md),
+                              md == ALG_DIGEST_NONE ? NULL : alg_digest_md(md),
                               NULL, pub) == 1;
     if (ok && scheme == ALG_SCHEME_RSA_PSS)
-        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) ==
-                 1 &&
-             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) ==
-                 1;
+        ok =
+            EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
     ok = ok && EVP_DigestVerify(mctx, sig, siglen, msg, len) == 1;
     EVP_MD_CTX_free(mctx);
     return ok;
@@ -143,35 +140,35 @@ check_scheme(struct token_key *key, enum alg_scheme scheme)
     int md, rc;
 
     if (scheme == ALG_SCHEME_ED25519) {
-        rc = token_sign_message(key, scheme, ALG_DIGEST_NONE, msg,
-                                sizeof(msg), sig, &siglen);
+        rc = token_sign_message(key, scheme, ALG_DIGEST_NONE, msg, sizeof(msg),
+                                sig, &siglen);
         ck_assert_msg(rc == 0, "ed25519: %s (%s)", cust_err_str(rc),
                       token_error_detail());
         ck_assert_uint_eq(siglen, 64);
-        ck_assert(verify_message(pub, scheme, ALG_DIGEST_NONE, msg,
-                                 sizeof(msg), sig, siglen));
+        ck_assert(verify_message(pub, scheme, ALG_DIGEST_NONE, msg, sizeof(msg),
+                                 sig, siglen));
         return;
     }
     for (md = ALG_DIGEST_SHA256; md <= ALG_DIGEST_SHA512; md++) {
         ck_assert_int_eq(alg_digest_compute(md, msg, sizeof(msg), digest), 0);
-        rc = token_sign_digest(key, scheme, md, digest, alg_digest_len(md),
-                               sig, &siglen);
-        ck_assert_msg(rc == 0, "%s/%s digest: %s (%s)",
-                      alg_scheme_name(scheme), alg_digest_name(md),
-                      cust_err_str(rc), token_error_detail());
+        rc = token_sign_digest(key, scheme, md, digest, alg_digest_len(md), sig,
+                               &siglen);
+        ck_assert_msg(rc == 0, "%s/%s digest: %s (%s)", alg_scheme_name(scheme),
+                      alg_digest_name(md), cust_err_str(rc),
+                      token_error_detail());
         ck_assert_msg(verify_digest(pub, scheme, md, digest, sig, siglen),
                       "%s/%s digest signature does not verify",
                       alg_scheme_name(scheme), alg_digest_name(md));
 
-        rc = token_sign_message(key, scheme, md, msg, sizeof(msg), sig,
-                                &siglen);
+        rc =
+            token_sign_message(key, scheme, md, msg, sizeof(msg), sig, &siglen);
         ck_assert_msg(rc == 0, "%s/%s message: %s (%s)",
                       alg_scheme_name(scheme), alg_digest_name(md),
                       cust_err_str(rc), token_error_detail());
-        ck_assert_msg(verify_message(pub, scheme, md, msg, sizeof(msg), sig,
-                                     siglen),
-                      "%s/%s message signature does not verify",
-                      alg_scheme_name(scheme), alg_digest_name(md));
+        ck_assert_msg(
+            verify_message(pub, scheme, md, msg, sizeof(msg), sig, siglen),
+            "%s/%s message signature does not verify", alg_scheme_name(scheme),
+            alg_digest_name(md));
     }
 }
 
@@ -184,11 +181,10 @@ priv_bool(struct token_key *key, CK_ATTRIBUTE_TYPE type)
     CK_BBOOL v = 0xff;
     CK_ATTRIBUTE a = {type, &v, sizeof(v)};
 
-    ck_assert_int_eq(tok->fn->C_OpenSession(tok->slot, CKF_SERIAL_SESSION,
-                                            NULL, NULL, &s),
-                     CKR_OK);
-    ck_assert_int_eq(tok->fn->C_GetAttributeValue(s, key->priv, &a, 1),
-                     CKR_OK);
+    ck_assert_int_eq(
+        tok->fn->C_OpenSession(tok->slot, CKF_SERIAL_SESSION, NULL, NULL, &s),
+        CKR_OK);
+    ck_assert_int_eq(tok->fn->C_GetAttributeValue(s, key->priv, &a, 1), CKR_OK);
     tok->fn->C_CloseSession(s);
     return v;
 }
@@ -205,9 +201,9 @@ check_private_unreadable(struct token_key *key)
     CK_SESSION_HANDLE s;
     CK_RV rv;
 
-    ck_assert_int_eq(tok->fn->C_OpenSession(tok->slot, CKF_SERIAL_SESSION,
-                                            NULL, NULL, &s),
-                     CKR_OK);
+    ck_assert_int_eq(
+        tok->fn->C_OpenSession(tok->slot, CKF_SERIAL_SESSION, NULL, NULL, &s),
+        CKR_OK);
     rv = tok->fn->C_GetAttributeValue(s, key->priv, &a, 1);
     tok->fn->C_CloseSession(s);
     /* SoftHSM2 says SENSITIVE; tpm2-pkcs11 has no such attribute at all. */
@@ -238,8 +234,8 @@ check_refusals(struct token_key *key)
     uint8_t digest[ALG_DIGEST_MAX] = {0}, sig[ALG_SIG_MAX];
     size_t siglen = 0;
     enum alg_scheme scheme = alg_default_scheme(key->type);
-    enum alg_scheme wrong = scheme == ALG_SCHEME_ECDSA ? ALG_SCHEME_RSA_PSS
-                                                       : ALG_SCHEME_ECDSA;
+    enum alg_scheme wrong =
+        scheme == ALG_SCHEME_ECDSA ? ALG_SCHEME_RSA_PSS : ALG_SCHEME_ECDSA;
 
     if (scheme != ALG_SCHEME_ED25519) {
         ck_assert_int_eq(token_sign_digest(key, scheme, ALG_DIGEST_SHA256,
@@ -248,8 +244,8 @@ check_refusals(struct token_key *key)
         ck_assert_int_eq(token_sign_digest(key, scheme, ALG_DIGEST_SHA384,
                                            digest, 32, sig, &siglen),
                          CUST_ERR_DIGEST_LEN);
-        ck_assert_int_eq(token_sign_digest(key, scheme, ALG_DIGEST_NONE,
-                                           digest, 20, sig, &siglen),
+        ck_assert_int_eq(token_sign_digest(key, scheme, ALG_DIGEST_NONE, digest,
+                                           20, sig, &siglen),
                          CUST_ERR_DIGEST);
     } else {
         ck_assert_int_eq(token_sign_digest(key, scheme, ALG_DIGEST_SHA256,
@@ -284,9 +280,8 @@ check_type(enum alg_keytype type)
     /* Found again by label, the same public key comes back. */
     rc = token_key_find(tok, label, NULL, 0, &again);
     ck_assert_msg(rc == 0, "find: %s", cust_err_str(rc));
-    ck_assert_int_eq(EVP_PKEY_eq(token_key_public(key),
-                                 token_key_public(again)),
-                     1);
+    ck_assert_int_eq(
+        EVP_PKEY_eq(token_key_public(key), token_key_public(again)), 1);
     ck_assert_int_eq(token_key_generate(tok, type, label, &dup),
                      CUST_ERR_KEY_EXISTS);
 
@@ -385,8 +380,8 @@ sign_once(struct token_key *key, uint8_t fill)
 {
     static const uint8_t msg[] = "x";
     enum alg_scheme scheme = alg_default_scheme(key->type);
-    enum alg_digest md = scheme == ALG_SCHEME_ED25519 ? ALG_DIGEST_NONE
-                                                      : ALG_DIGEST_SHA256;
+    enum alg_digest md =
+        scheme == ALG_SCHEME_ED25519 ? ALG_DIGEST_NONE : ALG_DIGEST_SHA256;
     uint8_t digest[32], sig[ALG_SIG_MAX];
     size_t siglen = 0;
     int rc;

@@ -162,6 +162,8 @@ static const char *const refused[] = {
     "",
     "pkcs11:token=x?module-path=/x.so",
     "pkcs11:token=x?module-name=softhsm2",
+    "pkcs11:token=x;library-description=foo",
+    "pkcs11:token=x;slot-description=foo",
 };
 
 START_TEST(refused_uri)
