@@ -400,14 +400,10 @@ key_count_rc(CK_ULONG n, const char *label, const char *what, int *rc)
     return CKR_FUNCTION_FAILED;
 }
 
-/*
- * Finds the private and public objects of KEY in session S: the private
- * one by label (and CKA_ID if known), the public one by label and the
- * private one's CKA_ID.
- */
+/* Finds the private object of KEY by label (and CKA_ID if known). */
 static CK_RV
-key_locate(struct token *tok, CK_SESSION_HANDLE s, struct token_key *key,
-           int *rc)
+key_locate_private(struct token *tok, CK_SESSION_HANDLE s,
+                   struct token_key *key, int *rc)
 {
     CK_OBJECT_HANDLE found[2];
     CK_ULONG n = 0;
@@ -420,11 +416,17 @@ key_locate(struct token *tok, CK_SESSION_HANDLE s, struct token_key *key,
     if (rv != CKR_OK)
         return rv;
     key->priv = found[0];
-    if (key->idlen == 0) {
-        rv = key_read_id(tok, s, key);
-        if (rv != CKR_OK)
-            return rv;
-    }
+    return key->idlen == 0 ? key_read_id(tok, s, key) : CKR_OK;
+}
+
+/* Finds the public object of KEY by label and the private one's CKA_ID. */
+static CK_RV
+key_locate_public(struct token *tok, CK_SESSION_HANDLE s, struct token_key *key,
+                  int *rc)
+{
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+    CK_RV rv;
 
     rv = key_search(tok, s, CKO_PUBLIC_KEY, key->label, key->id, key->idlen,
                     found, &n);
@@ -435,19 +437,33 @@ key_locate(struct token *tok, CK_SESSION_HANDLE s, struct token_key *key,
     return rv;
 }
 
-/* token_run() operation behind token_key_find(). */
+static CK_RV
+key_locate(struct token *tok, CK_SESSION_HANDLE s, struct token_key *key,
+           int *rc)
+{
+    CK_RV rv = key_locate_private(tok, s, key, rc);
+
+    return rv != CKR_OK ? rv : key_locate_public(tok, s, key, rc);
+}
+
+/* token_run() operation behind token_key_find(). The custody check
+ * comes first: an unsafe key is named as such, whatever else it lacks. */
 static CK_RV
 key_find_op(struct token *tok, struct token_session *s, void *ctx, int *rc)
 {
     struct token_key *key = ctx;
     CK_RV rv;
 
-    rv = key_locate(tok, s->h, key, rc);
+    rv = key_locate_private(tok, s->h, key, rc);
     if (rv != CKR_OK)
         return rv;
     *rc = key_check_custody(tok, s->h, key->priv, key->label);
-    if (*rc == 0)
-        *rc = key_load_public(tok, s->h, key);
+    if (*rc != 0)
+        return CKR_FUNCTION_FAILED;
+    rv = key_locate_public(tok, s->h, key, rc);
+    if (rv != CKR_OK)
+        return rv;
+    *rc = key_load_public(tok, s->h, key);
     if (*rc != 0)
         return CKR_FUNCTION_FAILED;
     key->epoch = s->epoch;
@@ -732,4 +748,104 @@ token_key_destroy(struct token_key *key)
     rc = token_run(tok, key, key_destroy_op, key);
     pthread_mutex_unlock(&tok->keygen_lock);
     return rc;
+}
+
+/* What the listing operation needs. */
+struct key_listing {
+    token_key_visit visit;
+    void *arg;
+};
+
+/* Reads label and CKA_ID of OBJ and passes them on. */
+static CK_RV
+key_visit_one(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+              const struct key_listing *l)
+{
+    char label[TOKEN_LABEL_MAX + 1];
+    uint8_t id[TOKEN_ID_MAX];
+    CK_ATTRIBUTE a[2] = {
+        ATTR(CKA_LABEL, label, TOKEN_LABEL_MAX),
+        ATTR(CKA_ID, id, sizeof(id)),
+    };
+    CK_RV rv = tok->fn->C_GetAttributeValue(s, obj, a, 2);
+
+    /* Too long for the buffer: show it as unreadable rather than fail. */
+    if (rv == CKR_BUFFER_TOO_SMALL || rv == CKR_ATTRIBUTE_TYPE_INVALID) {
+        a[0].ulValueLen =
+            a[0].ulValueLen > TOKEN_LABEL_MAX ? 0 : a[0].ulValueLen;
+        a[1].ulValueLen = a[1].ulValueLen > sizeof(id) ? 0 : a[1].ulValueLen;
+        rv = CKR_OK;
+    }
+    if (rv != CKR_OK) {
+        token_fail("C_GetAttributeValue", rv);
+        return rv;
+    }
+    label[a[0].ulValueLen] = '\0';
+    l->visit(label, id, a[1].ulValueLen, l->arg);
+    return CKR_OK;
+}
+
+/* Collects the handles of all private keys in session S into *OUT. */
+static CK_RV
+key_collect(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE **out,
+            CK_ULONG *count)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl = ATTR(CKA_CLASS, &cls, sizeof(cls));
+    CK_OBJECT_HANDLE *all = NULL, *grown;
+    CK_ULONG n = 0, got = 0, cap = 0;
+    CK_RV rv, frv;
+
+    rv = tok->fn->C_FindObjectsInit(s, &tmpl, 1);
+    while (rv == CKR_OK) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            grown = realloc(all, cap * sizeof(*all));
+            if (grown == NULL) {
+                rv = CKR_HOST_MEMORY;
+                break;
+            }
+            all = grown;
+        }
+        rv = tok->fn->C_FindObjects(s, all + n, cap - n, &got);
+        if (rv != CKR_OK || got == 0)
+            break;
+        n += got;
+    }
+    frv = tok->fn->C_FindObjectsFinal(s);
+    if (rv == CKR_OK)
+        rv = frv;
+    if (rv != CKR_OK) {
+        token_fail("C_FindObjects", rv);
+        free(all);
+        return rv;
+    }
+    *out = all;
+    *count = n;
+    return CKR_OK;
+}
+
+/* token_run() operation behind token_key_list(). */
+static CK_RV
+key_list_op(struct token *tok, struct token_session *s, void *ctx, int *rc)
+{
+    CK_OBJECT_HANDLE *objs = NULL;
+    CK_ULONG n = 0, i;
+    CK_RV rv;
+
+    (void)rc;
+    rv = key_collect(tok, s->h, &objs, &n);
+    for (i = 0; rv == CKR_OK && i < n; i++)
+        rv = key_visit_one(tok, s->h, objs[i], ctx);
+    free(objs);
+    return rv;
+}
+
+int
+token_key_list(struct token *tok, token_key_visit visit, void *arg)
+{
+    struct key_listing l = {visit, arg};
+    int rc = token_check_pid(tok);
+
+    return rc != 0 ? rc : token_run(tok, NULL, key_list_op, &l);
 }

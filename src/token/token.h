@@ -110,6 +110,17 @@ int token_key_generate(struct token *tok, enum alg_keytype type,
 int token_key_find(struct token *tok, const char *label, const uint8_t *id,
                    size_t idlen, struct token_key **out);
 
+/* Called by token_key_list() once per private key object. */
+typedef void (*token_key_visit)(const char *label, const uint8_t *id,
+                                size_t idlen, void *arg);
+
+/*
+ * Calls VISIT for every private key on the token, whoever made it, with
+ * its label and CKA_ID (labels longer than TOKEN_LABEL_MAX are cut). Does
+ * not check the keys: token_key_find() does that. Returns 0 or an error.
+ */
+int token_key_list(struct token *tok, token_key_visit visit, void *arg);
+
 /* Frees the handle, not the key on the token. Accepts NULL. */
 void token_key_free(struct token_key *key);
 

@@ -51,6 +51,9 @@ usage(FILE *f)
                "Commands:\n"
                "  info                     describe the token and the key "
                "types it supports\n"
+               "  list                     list private keys and whether each "
+               "passes the\n"
+               "                           custody check (ok, or the error)\n"
                "  generate TYPE LABEL      generate a key pair on the token\n"
                "  pubkey LABEL [-f pem|der|ssh] [-o FILE]\n"
                "                           print the public key\n"
@@ -124,6 +127,35 @@ cmd_info(struct token *tok)
     }
     printf("\n");
     return EXIT_OK;
+}
+
+/* Prints one key of the listing with the verdict of the custody check. */
+static void
+list_one(const char *label, const uint8_t *id, size_t idlen, void *arg)
+{
+    struct token *tok = arg;
+    struct token_key *key = NULL;
+    char shown[LOG_ESCAPE_BUF];
+    size_t i;
+    int rc = token_key_find(tok, label, id, idlen, &key);
+
+    printf("%-10s  ", rc == 0 ? alg_keytype_name(token_key_type(key)) : "-");
+    for (i = 0; i < idlen && i < 8; i++)
+        printf("%02x", id[i]);
+    printf("%s  %s  ", idlen > 8 ? ".." : "",
+           rc == 0 ? "ok" : cust_err_name(rc));
+    printf("%s\n", log_escape(label, strlen(label), shown));
+    token_key_free(key);
+}
+
+static int
+cmd_list(struct token *tok)
+{
+    int rc;
+
+    printf("%-10s  %-18s  %-20s  %s\n", "TYPE", "ID", "CHECK", "LABEL");
+    rc = token_key_list(tok, list_one, tok);
+    return rc == 0 ? EXIT_OK : fail(rc, "list");
 }
 
 static int
@@ -410,6 +442,9 @@ run_command(struct token *tok, int argc, char **argv, struct opts *o)
     if (strcmp(args[0], "info") == 0)
         return nargs == 1 ? cmd_info(tok)
                           : usage_error("info takes no arguments", NULL);
+    if (strcmp(args[0], "list") == 0)
+        return nargs == 1 ? cmd_list(tok)
+                          : usage_error("list takes no arguments", NULL);
     if (strcmp(args[0], "generate") == 0)
         return cmd_generate(tok, nargs, args);
     if (strcmp(args[0], "pubkey") == 0)
@@ -420,7 +455,7 @@ run_command(struct token *tok, int argc, char **argv, struct opts *o)
 int
 main(int argc, char **argv)
 {
-    static const char *const commands[] = {"info", "generate", "pubkey",
+    static const char *const commands[] = {"info", "list", "generate", "pubkey",
                                            "sign"};
     struct opts o = {.format = "pem"};
     struct token *tok = NULL;

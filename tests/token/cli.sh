@@ -108,6 +108,32 @@ for type in $types; do
     esac
 done
 
+# The listing names each key and the verdict of the custody check.
+ct list >"$work/list"
+for type in $types; do
+    grep -Eq "^$type +[0-9a-f.]+ +ok +cli-$type-$$\$" "$work/list" ||
+        fail "list does not show cli-$type-$$ as ok: $(cat "$work/list")"
+done
+echo "ok: list"
+
+# A key imported from outside was not generated on the token: refused.
+if [ -n "${CLI_IMPORT:-}" ]; then
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+        -outform DER -out "$work/outside.der" 2>/dev/null
+    pkcs11-tool --module "$CUST_TEST_MODULE" --token-label "${CUST_TEST_URI#pkcs11:token=}" \
+        --login --pin "$(cat "$CUST_TEST_PIN_FILE")" --write-object "$work/outside.der" \
+        --type privkey --label imported-$$ --id 0102 >/dev/null 2>&1 ||
+        fail "pkcs11-tool could not import a key"
+    expect_status 1 ct sign "imported-$$" -i "$work/artifact" -o "$work/x"
+    grep -q "not confined to the token" "$work/err" ||
+        fail "imported key not refused: $(cat "$work/err")"
+    grep -q "CKA_LOCAL is not true\|CKA_ALWAYS_SENSITIVE is not true\|CKA_NEVER_EXTRACTABLE is not true" "$work/err" ||
+        fail "refusal does not name the attribute: $(cat "$work/err")"
+    ct list | grep -Eq "CUST_ERR_KEY_UNSAFE +imported-$$\$" ||
+        fail "list does not flag the imported key"
+    echo "ok: imported key refused"
+fi
+
 for type in $unsupported; do
     expect_status 3 ct generate "$type" "cli-unsupported-$type"
     grep -q "not supported by this token" "$work/err" ||

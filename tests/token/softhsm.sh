@@ -24,4 +24,4 @@ echo "== softhsm: injected faults"
 CUST_FAULT_TARGET=$SOFTHSM_MODULE CUST_TEST_MODULE=$4 CK_FORK=no "$3"
 
 echo "== softhsm: command line, verified with openssl and ssh-keygen"
-"$here/cli.sh" "$2" "$work/cli" "$CUST_TEST_TYPES" ""
+CLI_IMPORT=1 "$here/cli.sh" "$2" "$work/cli" "$CUST_TEST_TYPES" ""
