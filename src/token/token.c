@@ -252,6 +252,8 @@ token_drop_sessions(struct token *tok)
  * Rebuilds all sessions unless another thread already did since the
  * caller saw EPOCH. Takes rebuild_lock for writing, so it waits until no
  * session is lent.
+ * XXX: a token call that never returns keeps its session lent, so a
+ * rebuild waits for it forever and every later request with it.
  */
 static int
 token_rebuild(struct token *tok, unsigned long epoch)
