@@ -129,7 +129,8 @@ if [ -n "${CLI_IMPORT:-}" ]; then
         fail "imported key not refused: $(cat "$work/err")"
     grep -q "CKA_LOCAL is not true\|CKA_ALWAYS_SENSITIVE is not true\|CKA_NEVER_EXTRACTABLE is not true" "$work/err" ||
         fail "refusal does not name the attribute: $(cat "$work/err")"
-    ct list | grep -Eq "CUST_ERR_KEY_UNSAFE +imported-$$\$" ||
+    ct list >"$work/list"
+    grep -Eq "CUST_ERR_KEY_UNSAFE +imported-$$\$" "$work/list" ||
         fail "list does not flag the imported key"
     echo "ok: imported key refused"
 fi
