@@ -17,6 +17,11 @@ static const struct alg_name alg_keytypes[] = {
     {ALG_KEY_RSA_3072, "rsa-3072"},     {ALG_KEY_RSA_4096, "rsa-4096"},
 };
 
+/*
+ * SHA-1 is absent on purpose: chosen-prefix collisions make a SHA-1
+ * signature over an artifact worth little, so its name is refused like
+ * any unknown one.
+ */
 static const struct alg_name alg_digests[] = {
     {ALG_DIGEST_SHA256, "sha256"},
     {ALG_DIGEST_SHA384, "sha384"},
@@ -167,6 +172,11 @@ alg_default_scheme(enum alg_keytype type)
     }
 }
 
+/*
+ * RSA keys may sign PKCS#1 v1.5 or PSS; an EC or Ed25519 key has exactly
+ * one scheme. Using one key for two schemes is refused for non-RSA keys
+ * because nothing needs it.
+ */
 int
 alg_scheme_fits(enum alg_keytype type, enum alg_scheme scheme)
 {

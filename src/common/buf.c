@@ -60,6 +60,11 @@ buf_ptr(const struct buf *b)
     return b->data + b->off;
 }
 
+/*
+ * The first failure sticks: a parser can run a sequence of reads and
+ * check once at the end, and no read after a failure can return data
+ * from the wrong offset.
+ */
 static int
 buf_fail(struct buf *b, int code)
 {
@@ -84,6 +89,8 @@ buf_reserve(struct buf *b, size_t need)
     if (b->cap - b->len >= need)
         return 0;
 
+    /* Doubling keeps appends amortized O(1); the limit caps the last step
+     * so a buffer never holds more than it may. */
     want = b->cap < 64 ? 64 : b->cap;
     while (want - b->len < need)
         want = want > b->limit / 2 ? b->limit : want * 2;
@@ -206,6 +213,8 @@ buf_get_string(struct buf *b, const uint8_t **data, size_t *len, size_t max)
 
     if (buf_get_u32(b, &n) != 0)
         return b->bad;
+    /* A length is checked before it is trusted for anything, and a failed
+     * read leaves the offset where the string began. */
     if (n > max || n > buf_remaining(b)) {
         b->off = start;
         return buf_fail(b, CUST_ERR_ARG);

@@ -32,7 +32,11 @@ pubkey_ec_group(enum alg_keytype type)
     }
 }
 
-/* Builds a key of ALGORITHM from PARAMS; 0 or CUST_ERR_ARG. */
+/*
+ * Builds a key of ALGORITHM from PARAMS; 0 or CUST_ERR_ARG. The parts come
+ * from a token, which custodian does not trust to be well formed: every
+ * key built here is checked before anyone verifies with it.
+ */
 static int
 pubkey_fromdata(const char *algorithm, OSSL_PARAM *params, EVP_PKEY **out)
 {
@@ -298,6 +302,10 @@ pubkey_ssh_blob(EVP_PKEY *key, struct buf *out)
     return rc != 0 ? rc : buf_status(out);
 }
 
+/*
+ * The line is what authorized_keys, allowed_signers and git's "key::"
+ * form expect; the base64 is OpenSSL's, unwrapped.
+ */
 int
 pubkey_ssh_line(EVP_PKEY *key, const char *comment, char **out)
 {

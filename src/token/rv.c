@@ -112,6 +112,12 @@ token_error_detail(void)
     return rv_detail;
 }
 
+/*
+ * The answers after which the session, the login or the whole token must
+ * be rebuilt. CKR_CRYPTOKI_NOT_INITIALIZED is among them because a module
+ * that was finalized under us (a managed p11-kit module after another
+ * user's C_Finalize) answers that to every call.
+ */
 bool
 token_rv_lost(CK_RV rv)
 {
@@ -130,12 +136,23 @@ token_rv_lost(CK_RV rv)
     }
 }
 
+/*
+ * A stale object handle is not by itself a lost session: the object may
+ * have been deleted and recreated. token_run() asks the session before
+ * deciding between finding the key again and rebuilding.
+ */
 bool
 token_rv_stale(CK_RV rv)
 {
     return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
+/*
+ * Maps a CK_RV onto the project's codes. The three PIN answers collapse
+ * into one, since all mean "this PIN will not do"; the mechanism and size
+ * answers become "not supported by this token", which is what an operator
+ * can act on.
+ */
 int
 token_rv_error(CK_RV rv)
 {

@@ -8,7 +8,11 @@
 #include "sigenc.h"
 #include "token_int.h"
 
-/* One signing job as token_run() hands it to sign_op(). */
+/*
+ * One signing job as token_run() hands it to sign_op(). It lives on the
+ * caller's stack; token_run() may run it twice (after a rebuild), so
+ * sign_op() reads its inputs and writes only raw/rawlen.
+ */
 struct sign_job {
     struct token_key *key;
     CK_MECHANISM mech;
@@ -43,7 +47,12 @@ sign_op(struct token *tok, struct token_session *s, void *ctx, int *rc)
     return rv;
 }
 
-/* The PSS parameters for MD: MGF1 with MD, salt as long as the digest. */
+/*
+ * The PSS parameters for MD: MGF1 with MD, salt as long as the digest.
+ * That is what RFC 8017 recommends, what OpenSSL's verifier assumes with
+ * "-sigopt rsa_pss_saltlen:digest", and the only salt length tpm2-pkcs11
+ * accepted when others were tried.
+ */
 static void
 sign_pss_params(struct sign_job *job, enum alg_digest md)
 {
@@ -68,7 +77,10 @@ sign_need_mech(struct token *tok, CK_MECHANISM_TYPE m, const char *what)
     return CUST_ERR_UNSUPPORTED;
 }
 
-/* Runs JOB and writes the signature in its final encoding. */
+/*
+ * Runs JOB and writes the signature in its final encoding: ECDSA leaves
+ * the token as r || s, which verifiers (OpenSSL, X.509, CMS) want as DER.
+ */
 static int
 sign_run(struct sign_job *job, enum alg_scheme scheme, uint8_t *sig,
          size_t *siglen)

@@ -85,6 +85,10 @@ usage_error(const char *msg, const char *arg)
     return EXIT_USAGE;
 }
 
+/*
+ * Writes LEN bytes to PATH ("-" for standard output). Signatures and
+ * public keys are not secret, so the file gets ordinary permissions.
+ */
 static int
 write_file(const char *path, const void *data, size_t len)
 {
@@ -262,7 +266,11 @@ read_file(const char *path, struct buf *b)
     return 0;
 }
 
-/* Streams FILE through digest MD into OUT. */
+/*
+ * Streams FILE through digest MD into OUT, so that artifacts of any size
+ * are signed without holding them in memory; only the digest reaches the
+ * token.
+ */
 static int
 hash_file(const char *path, enum alg_digest md, uint8_t *out)
 {
