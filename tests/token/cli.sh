@@ -159,3 +159,16 @@ expect_status 1 "$tool" -m "$CUST_TEST_MODULE" -t "$CUST_TEST_URI" \
 grep -q "readable or writable by others" "$work/err" ||
     fail "loose PIN file mode not named"
 echo "ok: refusals"
+
+# The PIN from a systemd credential, as a service with LoadCredential= has.
+mkdir -p "$work/creds"
+(umask 077 && cp "$CUST_TEST_PIN_FILE" "$work/creds/token-pin")
+CREDENTIALS_DIRECTORY=$work/creds "$tool" -m "$CUST_TEST_MODULE" \
+    -t "$CUST_TEST_URI" -C token-pin info >"$work/out" ||
+    fail "login with a credential failed"
+grep -q '^label: ' "$work/out" || fail "info printed no label"
+expect_status 1 env -u CREDENTIALS_DIRECTORY "$tool" -m "$CUST_TEST_MODULE" \
+    -t "$CUST_TEST_URI" -C token-pin info
+grep -q "CREDENTIALS_DIRECTORY is not set" "$work/err" ||
+    fail "missing credential directory not named"
+echo "ok: PIN from a systemd credential"
