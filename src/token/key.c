@@ -477,7 +477,7 @@ key_alloc(struct token *tok, const char *label, const uint8_t *id, size_t idlen)
 
     if (strlen(label) == 0 || strlen(label) > TOKEN_LABEL_MAX ||
         idlen > TOKEN_ID_MAX) {
-        token_note("key label must be 1 to %d bytes, id at most %d",
+        token_note("a key label is 1 to %d bytes, a key id at most %d",
                    TOKEN_LABEL_MAX, TOKEN_ID_MAX);
         return NULL;
     }

@@ -107,8 +107,8 @@ sign_check(struct token_key *key, enum alg_scheme scheme)
         return rc;
     rc = alg_scheme_fits(key->type, scheme);
     if (rc != 0)
-        token_note("scheme %s does not fit a %s key", alg_scheme_name(scheme),
-                   alg_keytype_name(key->type));
+        token_note("scheme %s does not fit key type %s",
+                   alg_scheme_name(scheme), alg_keytype_name(key->type));
     return rc;
 }
 

@@ -85,13 +85,29 @@ token_load_mechs(struct token *tok)
     return 0;
 }
 
-/* Finds the one present token the URI matches; sets tok->slot. */
+/* Appends LABEL to the list of labels in NOTE (for the error detail). */
+static void
+token_note_label(char *note, size_t len, const CK_TOKEN_INFO *info)
+{
+    char label[sizeof(info->label) + 1];
+    size_t used = strlen(note);
+
+    token_copy_padded(label, sizeof(label), info->label, sizeof(info->label));
+    snprintf(note + used, len - used, "%s\"%s\"", used ? ", " : "", label);
+}
+
+/*
+ * Finds the one present, initialized token the URI matches and sets
+ * tok->slot. An uninitialized token (SoftHSM2 always offers one) can
+ * hold no keys, so it is never a candidate.
+ */
 static int
 token_select(struct token *tok)
 {
     CK_SLOT_ID *slots = NULL;
     CK_TOKEN_INFO info;
     CK_ULONG n = 0, i, matches = 0;
+    char labels[256] = "";
     CK_RV rv;
     int rc = CUST_ERR_TOKEN;
 
@@ -108,8 +124,10 @@ token_select(struct token *tok)
     }
 
     for (i = 0; i < n; i++) {
-        if (tok->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK)
+        if (tok->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
+            !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
+        token_note_label(labels, sizeof(labels), &info);
         if (token_uri_matches(tok->uri, &info)) {
             tok->slot = slots[i];
             matches++;
@@ -119,8 +137,8 @@ token_select(struct token *tok)
          : matches == 0 ? CUST_ERR_TOKEN_NOT_FOUND
                         : CUST_ERR_TOKEN_AMBIGUOUS;
     if (rc != 0)
-        token_note("%lu of %lu present tokens match the URI",
-                   (unsigned long)matches, (unsigned long)n);
+        token_note("%lu tokens match; the module has %s%s",
+                   (unsigned long)matches, labels[0] ? "" : "none", labels);
 out:
     free(slots);
     return rc;
@@ -465,8 +483,8 @@ token_load_module(struct token *tok)
      * counts references, so two tokens of one module can coexist. */
     tok->fn = p11_kit_module_load(tok->module_path, 0);
     if (tok->fn == NULL) {
-        token_note("cannot load %s: %s", tok->module_path,
-                   p11_kit_message() ? p11_kit_message() : "unknown error");
+        token_note("%s", p11_kit_message() ? p11_kit_message()
+                                           : "cannot load the module");
         return CUST_ERR_MODULE;
     }
     rv = p11_kit_module_initialize(tok->fn);

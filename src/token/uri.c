@@ -23,6 +23,54 @@ token_uri_has(P11KitUri *uri, P11KitUriType type)
     return has;
 }
 
+/* The attribute names RFC 7512 and p11-kit know. */
+static const char *const token_uri_known[] = {
+    "token",
+    "manufacturer",
+    "model",
+    "serial",
+    "library-description",
+    "library-manufacturer",
+    "library-version",
+    "slot-description",
+    "slot-manufacturer",
+    "slot-id",
+    "object",
+    "id",
+    "type",
+    "pin-value",
+    "pin-source",
+    "module-name",
+    "module-path",
+};
+
+/*
+ * Names the first attribute of TEXT that p11-kit did not recognize, for
+ * the error message only: selection itself is p11-kit's parse.
+ */
+static void
+token_uri_name_unknown(const char *text)
+{
+    const char *p = strchr(text, ':');
+    size_t n, i;
+
+    while (p != NULL && *p != '\0') {
+        p++;
+        n = strcspn(p, "=;?&");
+        for (i = 0; i < sizeof(token_uri_known) / sizeof(char *); i++) {
+            if (strlen(token_uri_known[i]) == n &&
+                strncmp(p, token_uri_known[i], n) == 0)
+                break;
+        }
+        if (n > 0 && i == sizeof(token_uri_known) / sizeof(char *)) {
+            token_note("unknown attribute \"%.*s\"", (int)(n > 40 ? 40 : n), p);
+            return;
+        }
+        p = strpbrk(p, ";?&");
+    }
+    token_note("unknown attribute");
+}
+
 /* Returns why the parsed URI is unusable for selecting a token, or NULL. */
 static const char *
 token_uri_refusal(P11KitUri *uri)
@@ -30,7 +78,7 @@ token_uri_refusal(P11KitUri *uri)
     CK_ULONG nattrs = 0;
 
     if (p11_kit_uri_any_unrecognized(uri))
-        return "unrecognized attribute";
+        return "";
     if (p11_kit_uri_get_slot_id(uri) != (CK_SLOT_ID)-1)
         return "slot-id selects by slot number; use token= or serial=";
     if (p11_kit_uri_get_pin_value(uri) != NULL)
@@ -64,13 +112,19 @@ token_uri_parse(const char *text, P11KitUri **out)
         return CUST_ERR_NOMEM;
     prc = p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, uri);
     if (prc != P11_KIT_URI_OK) {
-        token_note("bad PKCS#11 URI: %s", p11_kit_uri_message(prc));
+        token_note("%s%s", p11_kit_uri_message(prc),
+                   strchr(text, ' ') ? " (spaces are written %20)" : "");
         p11_kit_uri_free(uri);
         return CUST_ERR_URI;
     }
     why = token_uri_refusal(uri);
+    if (why != NULL && *why == '\0') {
+        token_uri_name_unknown(text);
+        p11_kit_uri_free(uri);
+        return CUST_ERR_URI;
+    }
     if (why != NULL) {
-        token_note("unusable PKCS#11 URI: %s", why);
+        token_note("%s", why);
         p11_kit_uri_free(uri);
         return CUST_ERR_URI;
     }

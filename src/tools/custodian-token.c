@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,34 @@ enum {
     EXIT_UNSUPPORTED = 3,
 };
 
+/* Command options, as bits of opts.given and command.allowed. */
+enum {
+    OPT_FORMAT = 1 << 0,
+    OPT_SCHEME = 1 << 1,
+    OPT_DIGEST = 1 << 2,
+    OPT_IN = 1 << 3,
+    OPT_OUT = 1 << 4,
+};
+
 struct opts {
     struct token_config token;
-    const char *format; /* pubkey: pem, der or ssh */
-    const char *scheme, *digest;
-    const char *in, *out;
+    const struct command *cmd;
+    char *args[2]; /* the command's operands */
+    int nargs;
+    unsigned given; /* OPT_* bits seen */
+    const char *format, *scheme, *digest, *in, *out;
+    int keytype, scheme_id, md; /* validated forms of the above */
 };
+
+struct command {
+    const char *name;
+    int nargs;
+    unsigned allowed;
+    int (*run)(struct token *tok, struct opts *o);
+};
+
+/* What went wrong outside the token layer, for fail(); empty if nothing. */
+static char tool_detail[512];
 
 static void
 usage(FILE *f)
@@ -68,11 +91,31 @@ usage(FILE *f)
                "supported by this token.\n");
 }
 
+static void set_detail(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+set_detail(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(tool_detail, sizeof(tool_detail), fmt, ap);
+    va_end(ap);
+}
+
+/* Reports a failed operation: the error, its code name and the cause. */
 static int
 fail(int rc, const char *what)
 {
-    fprintf(stderr, "custodian-token: %s: %s (%s)\n", what, cust_err_str(rc),
-            token_error_detail());
+    const char *detail =
+        tool_detail[0] != '\0' ? tool_detail : token_error_detail();
+
+    if (strcmp(detail, "no error") == 0)
+        detail = NULL;
+    fprintf(stderr, "custodian-token: %s: %s [%s]%s%s\n", what,
+            cust_err_str(rc), cust_err_name(rc), detail ? ": " : "",
+            detail ? detail : "");
     return rc == CUST_ERR_UNSUPPORTED ? EXIT_UNSUPPORTED : EXIT_FAIL;
 }
 
@@ -83,6 +126,13 @@ usage_error(const char *msg, const char *arg)
             arg ? arg : "");
     fprintf(stderr, "Try 'custodian-token --help'.\n");
     return EXIT_USAGE;
+}
+
+static int
+io_fail(const char *what, const char *doing, const char *path)
+{
+    set_detail("cannot %s %s: %s", doing, path, strerror(errno));
+    return fail(CUST_ERR_IO, what);
 }
 
 /*
@@ -99,7 +149,7 @@ write_file(const char *path, const void *data, size_t len)
     ssize_t n;
 
     if (fd < 0)
-        return CUST_ERR_IO;
+        return -1;
     while (len > 0) {
         n = write(fd, p, len);
         if (n < 0 && errno == EINTR)
@@ -109,17 +159,20 @@ write_file(const char *path, const void *data, size_t len)
         p += n;
         len -= (size_t)n;
     }
-    if (close(fd) != 0 || len > 0)
-        return CUST_ERR_IO;
-    return 0;
+    if (len > 0) {
+        close(fd);
+        return -1;
+    }
+    return close(fd);
 }
 
 static int
-cmd_info(struct token *tok)
+cmd_info(struct token *tok, struct opts *o)
 {
     struct token_description d;
     int rc = token_describe(tok, &d), t;
 
+    (void)o;
     if (rc != 0)
         return fail(rc, "info");
     printf("label:        %s\nmanufacturer: %s\nmodel:        %s\n"
@@ -139,49 +192,47 @@ list_one(const char *label, const uint8_t *id, size_t idlen, void *arg)
 {
     struct token *tok = arg;
     struct token_key *key = NULL;
-    char shown[LOG_ESCAPE_BUF];
+    char shown[LOG_ESCAPE_BUF], hex[19] = "";
     size_t i;
     int rc = token_key_find(tok, label, id, idlen, &key);
 
-    printf("%-10s  ", rc == 0 ? alg_keytype_name(token_key_type(key)) : "-");
     for (i = 0; i < idlen && i < 8; i++)
-        printf("%02x", id[i]);
-    printf("%s  %s  ", idlen > 8 ? ".." : "",
-           rc == 0 ? "ok" : cust_err_name(rc));
-    printf("%s\n", log_escape(label, strlen(label), shown));
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    if (idlen > 8)
+        strcat(hex, "..");
+    printf("%-10s  %-18s  %-20s  %s\n",
+           rc == 0 ? alg_keytype_name(token_key_type(key)) : "-", hex,
+           rc == 0 ? "ok" : cust_err_name(rc),
+           log_escape(label, strlen(label), shown));
     token_key_free(key);
 }
 
 static int
-cmd_list(struct token *tok)
+cmd_list(struct token *tok, struct opts *o)
 {
     int rc;
 
+    (void)o;
     printf("%-10s  %-18s  %-20s  %s\n", "TYPE", "ID", "CHECK", "LABEL");
     rc = token_key_list(tok, list_one, tok);
     return rc == 0 ? EXIT_OK : fail(rc, "list");
 }
 
 static int
-cmd_generate(struct token *tok, int argc, char **argv)
+cmd_generate(struct token *tok, struct opts *o)
 {
+    char shown[LOG_ESCAPE_BUF];
     struct token_key *key;
     const uint8_t *id;
     size_t idlen, i;
-    int type, rc;
+    int rc;
 
-    if (argc != 3)
-        return usage_error("generate needs TYPE and LABEL", NULL);
-    type = alg_keytype_from_name(argv[1]);
-    if (type < 0)
-        return usage_error("unknown key type", argv[1]);
-
-    rc = token_key_generate(tok, type, argv[2], &key);
+    rc = token_key_generate(tok, o->keytype, o->args[1], &key);
     if (rc != 0)
         return fail(rc, "generate");
     id = token_key_id(key, &idlen);
-    printf("generated %s key \"%s\" id ", alg_keytype_name(type),
-           token_key_label(key));
+    printf("generated %s key \"%s\" id ", alg_keytype_name(o->keytype),
+           log_escape(o->args[1], strlen(o->args[1]), shown));
     for (i = 0; i < idlen; i++)
         printf("%02x", id[i]);
     printf("\n");
@@ -195,7 +246,7 @@ encode_pubkey(struct token_key *key, const char *format, uint8_t **out,
               size_t *len)
 {
     EVP_PKEY *pub = token_key_public(key);
-    char *text = NULL;
+    char *text = NULL, *nl;
     int rc;
 
     if (strcmp(format, "der") == 0)
@@ -207,7 +258,7 @@ encode_pubkey(struct token_key *key, const char *format, uint8_t **out,
     if (rc != 0)
         return rc;
     if (strcmp(format, "ssh") == 0) {
-        char *nl = realloc(text, strlen(text) + 2);
+        nl = realloc(text, strlen(text) + 2);
         if (nl == NULL) {
             free(text);
             return CUST_ERR_NOMEM;
@@ -220,28 +271,24 @@ encode_pubkey(struct token_key *key, const char *format, uint8_t **out,
 }
 
 static int
-cmd_pubkey(struct token *tok, int argc, char **argv, struct opts *o)
+cmd_pubkey(struct token *tok, struct opts *o)
 {
+    const char *path = o->out ? o->out : "-";
     struct token_key *key;
     uint8_t *data = NULL;
     size_t len = 0;
     int rc;
 
-    if (argc != 2)
-        return usage_error("pubkey needs LABEL", NULL);
-    if (strcmp(o->format, "pem") != 0 && strcmp(o->format, "der") != 0 &&
-        strcmp(o->format, "ssh") != 0)
-        return usage_error("format must be pem, der or ssh", o->format);
-
-    rc = token_key_find(tok, argv[1], NULL, 0, &key);
+    rc = token_key_find(tok, o->args[0], NULL, 0, &key);
     if (rc != 0)
         return fail(rc, "pubkey");
     rc = encode_pubkey(key, o->format, &data, &len);
-    if (rc == 0)
-        rc = write_file(o->out ? o->out : "-", data, len);
-    free(data);
     token_key_free(key);
-    return rc == 0 ? EXIT_OK : fail(rc, "pubkey");
+    if (rc != 0)
+        return fail(rc, "pubkey");
+    rc = write_file(path, data, len);
+    free(data);
+    return rc == 0 ? EXIT_OK : io_fail("pubkey", "write", path);
 }
 
 /* Reads FILE into B (up to its limit), for schemes that sign messages. */
@@ -307,6 +354,8 @@ sign_file(struct token_key *key, enum alg_scheme scheme, enum alg_digest md,
 
     if (scheme != ALG_SCHEME_ED25519) {
         rc = hash_file(path, md, digest);
+        if (rc != 0)
+            set_detail("cannot read %s: %s", path, strerror(errno));
         return rc != 0 ? rc
                        : token_sign_digest(key, scheme, md, digest,
                                            alg_digest_len(md), sig, siglen);
@@ -314,6 +363,12 @@ sign_file(struct token_key *key, enum alg_scheme scheme, enum alg_digest md,
     /* Pure Ed25519 needs the whole message on the token. */
     buf_init(&msg, TOKEN_MESSAGE_MAX);
     rc = read_file(path, &msg);
+    if (rc == CUST_ERR_IO)
+        set_detail("cannot read %s: %s", path, strerror(errno));
+    else if (rc == CUST_ERR_TOO_BIG)
+        set_detail("Ed25519 signs the whole file inside the token, and "
+                   "takes files of at most %d bytes",
+                   TOKEN_MESSAGE_MAX);
     if (rc == 0)
         rc = token_sign_message(key, scheme, ALG_DIGEST_NONE, msg.data, msg.len,
                                 sig, siglen);
@@ -322,33 +377,53 @@ sign_file(struct token_key *key, enum alg_scheme scheme, enum alg_digest md,
 }
 
 static int
-cmd_sign(struct token *tok, int argc, char **argv, struct opts *o)
+cmd_sign(struct token *tok, struct opts *o)
 {
     struct token_key *key;
     uint8_t sig[ALG_SIG_MAX];
     size_t siglen = 0;
-    int scheme = ALG_SCHEME_NONE, md = ALG_DIGEST_SHA256, rc;
+    int scheme = o->scheme_id, rc;
 
-    if (argc != 2 || o->in == NULL || o->out == NULL)
-        return usage_error("sign needs LABEL, -i FILE and -o SIG", NULL);
-    if (o->scheme != NULL && (scheme = alg_scheme_from_name(o->scheme)) < 0)
-        return usage_error("unknown scheme", o->scheme);
-    if (o->digest != NULL && (md = alg_digest_from_name(o->digest)) < 0)
-        return usage_error("unknown or refused digest", o->digest);
-
-    rc = token_key_find(tok, argv[1], NULL, 0, &key);
+    rc = token_key_find(tok, o->args[0], NULL, 0, &key);
     if (rc != 0)
         return fail(rc, "sign");
     if (scheme == ALG_SCHEME_NONE)
         scheme = alg_default_scheme(token_key_type(key));
-    rc = sign_file(key, scheme, md, o->in, sig, &siglen);
-    if (rc == 0)
-        rc = write_file(o->out, sig, siglen);
+    if (scheme == ALG_SCHEME_ED25519 && o->digest != NULL) {
+        set_detail("Ed25519 signs the whole file and takes no digest (-d)");
+        rc = CUST_ERR_DIGEST;
+    } else {
+        rc = sign_file(key, scheme, o->md, o->in, sig, &siglen);
+    }
     token_key_free(key);
-    return rc == 0 ? EXIT_OK : fail(rc, "sign");
+    if (rc != 0)
+        return fail(rc, "sign");
+    if (write_file(o->out, sig, siglen) != 0)
+        return io_fail("sign", "write", o->out);
+    return EXIT_OK;
 }
 
-/* Parses the options that follow a command name. */
+static const struct command commands[] = {
+    {"info", 0, 0, cmd_info},
+    {"list", 0, 0, cmd_list},
+    {"generate", 2, 0, cmd_generate},
+    {"pubkey", 1, OPT_FORMAT | OPT_OUT, cmd_pubkey},
+    {"sign", 1, OPT_SCHEME | OPT_DIGEST | OPT_IN | OPT_OUT, cmd_sign},
+};
+
+/* Reports an option getopt refused (C is '?' or ':'), naming it. */
+static int
+bad_option(int c, char **argv)
+{
+    char opt[3] = {'-', (char)optopt, '\0'};
+    const char *name = optopt != 0 ? opt : argv[optind - 1];
+
+    if (c == ':')
+        return usage_error("option needs an argument", name);
+    return usage_error("unknown option", name);
+}
+
+/* Parses the options that follow a command name, and its operands. */
 static int
 parse_command_opts(int argc, char **argv, struct opts *o)
 {
@@ -360,31 +435,88 @@ parse_command_opts(int argc, char **argv, struct opts *o)
         {"out", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
+    static const char letters[] = "fsdio";
+    const char **slot[] = {&o->format, &o->scheme, &o->digest, &o->in, &o->out};
+    const char *at;
     int c;
 
     optind = 0; /* glibc: 0 also resets getopt's internal state */
-    while ((c = getopt_long(argc, argv, "f:s:d:i:o:", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            o->format = optarg;
-            break;
-        case 's':
-            o->scheme = optarg;
-            break;
-        case 'd':
-            o->digest = optarg;
-            break;
-        case 'i':
-            o->in = optarg;
-            break;
-        case 'o':
-            o->out = optarg;
-            break;
-        default:
-            return -1;
+    while ((c = getopt_long(argc, argv, ":f:s:d:i:o:m:t:p:C:v", longopts,
+                            NULL)) != -1) {
+        at = strchr(letters, c);
+        if (at != NULL) {
+            *slot[at - letters] = optarg;
+            o->given |= 1u << (at - letters);
+        } else if (strchr("mtpCv", c) != NULL) {
+            return usage_error("options -m, -t, -p, -C and -v go before the "
+                               "command",
+                               NULL);
+        } else {
+            return bad_option(c, argv);
         }
     }
-    return optind;
+    /* getopt moved the operands after the options: argv[optind..argc). */
+    if (argc - optind > 2)
+        return usage_error("too many arguments", argv[optind + 2]);
+    while (optind < argc)
+        o->args[o->nargs++] = argv[optind++];
+    return 0;
+}
+
+static int
+check_label(const char *label)
+{
+    size_t n = strlen(label);
+
+    if (n == 0 || n > TOKEN_LABEL_MAX)
+        return usage_error("a key label is 1 to 128 bytes", NULL);
+    return 0;
+}
+
+/* Checks everything about the command that needs no token. */
+static int
+check_command(struct opts *o)
+{
+    const struct command *c = o->cmd;
+
+    if (o->nargs != c->nargs)
+        return usage_error(c->nargs == 0   ? "this command takes no operands"
+                           : c->nargs == 1 ? "this command needs a LABEL"
+                                           : "generate needs TYPE and LABEL",
+                           c->name);
+    if (o->given & ~c->allowed)
+        return usage_error("option not used by this command", c->name);
+    if (strcmp(c->name, "generate") == 0 &&
+        (o->keytype = alg_keytype_from_name(o->args[0])) < 0)
+        return usage_error("unknown key type", o->args[0]);
+    if (c->nargs > 0 && check_label(o->args[c->nargs - 1]) != 0)
+        return EXIT_USAGE;
+    if (strcmp(o->format, "pem") != 0 && strcmp(o->format, "der") != 0 &&
+        strcmp(o->format, "ssh") != 0)
+        return usage_error("format must be pem, der or ssh", o->format);
+    if (strcmp(c->name, "sign") != 0)
+        return 0;
+    if (o->in == NULL || o->out == NULL)
+        return usage_error("sign needs -i FILE and -o SIGFILE", NULL);
+    if (o->scheme != NULL &&
+        (o->scheme_id = alg_scheme_from_name(o->scheme)) < 0)
+        return usage_error("unknown scheme", o->scheme);
+    if (o->digest != NULL && (o->md = alg_digest_from_name(o->digest)) < 0)
+        return usage_error("unknown or refused digest", o->digest);
+    return 0;
+}
+
+static int
+check_token_opts(const struct opts *o)
+{
+    if (o->token.module == NULL || o->token.uri == NULL)
+        return usage_error("need --module and --token", NULL);
+    if (o->token.pin_file != NULL && o->token.pin_credential != NULL)
+        return usage_error("give --pin-file or --pin-credential, not both",
+                           NULL);
+    if (o->token.pin_file == NULL && o->token.pin_credential == NULL)
+        return usage_error("need --pin-file or --pin-credential", NULL);
+    return 0;
 }
 
 /* Parses the global options; returns the index of the command or -1. */
@@ -403,7 +535,8 @@ parse_global_opts(int argc, char **argv, struct opts *o)
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, "+m:t:p:C:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:m:t:p:C:vh", longopts, NULL)) !=
+           -1) {
         switch (c) {
         case 'm':
             o->token.module = optarg;
@@ -427,69 +560,54 @@ parse_global_opts(int argc, char **argv, struct opts *o)
             printf("custodian-token %s\n", CUSTODIAN_VERSION);
             exit(EXIT_OK);
         default:
+            bad_option(c, argv);
             return -1;
         }
     }
     return optind;
 }
 
+/* Parses and checks the whole command line; EXIT_OK or EXIT_USAGE. */
 static int
-run_command(struct token *tok, int argc, char **argv, struct opts *o)
+parse_command_line(int argc, char **argv, struct opts *o)
 {
-    char *args[4] = {argv[0]};
-    int n = parse_command_opts(argc, argv, o), nargs = 1;
+    int first = parse_global_opts(argc, argv, o);
+    size_t i;
 
-    if (n < 0)
+    if (first < 0)
         return EXIT_USAGE;
-    /* getopt moved the operands after the options: argv[n..argc). */
-    if (argc - n > 3)
-        return usage_error("too many arguments", NULL);
-    while (n < argc)
-        args[nargs++] = argv[n++];
-
-    if (strcmp(args[0], "info") == 0)
-        return nargs == 1 ? cmd_info(tok)
-                          : usage_error("info takes no arguments", NULL);
-    if (strcmp(args[0], "list") == 0)
-        return nargs == 1 ? cmd_list(tok)
-                          : usage_error("list takes no arguments", NULL);
-    if (strcmp(args[0], "generate") == 0)
-        return cmd_generate(tok, nargs, args);
-    if (strcmp(args[0], "pubkey") == 0)
-        return cmd_pubkey(tok, nargs, args, o);
-    return cmd_sign(tok, nargs, args, o);
+    if (first >= argc)
+        return usage_error("no command given", NULL);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[first], commands[i].name) == 0)
+            o->cmd = &commands[i];
+    }
+    if (o->cmd == NULL)
+        return usage_error("unknown command", argv[first]);
+    if (parse_command_opts(argc - first, argv + first, o) != 0)
+        return EXIT_USAGE;
+    if (check_command(o) != 0 || check_token_opts(o) != 0)
+        return EXIT_USAGE;
+    return EXIT_OK;
 }
 
 int
 main(int argc, char **argv)
 {
-    static const char *const commands[] = {"info", "list", "generate", "pubkey",
-                                           "sign"};
-    struct opts o = {.format = "pem"};
+    struct opts o = {.format = "pem", .md = ALG_DIGEST_SHA256};
     struct token *tok = NULL;
-    int first, rc, known = 0;
-    size_t i;
+    int rc;
 
     log_init("custodian-token", LOG_LEVEL_WARN);
-    first = parse_global_opts(argc, argv, &o);
-    if (first < 0)
-        return usage_error("bad option", NULL);
-    if (first >= argc)
-        return usage_error("no command given", NULL);
-    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        known |= strcmp(argv[first], commands[i]) == 0;
-    if (!known)
-        return usage_error("unknown command", argv[first]);
-    if (o.token.module == NULL || o.token.uri == NULL ||
-        (o.token.pin_file == NULL) == (o.token.pin_credential == NULL))
-        return usage_error("need --module, --token and one of --pin-file "
-                           "or --pin-credential",
-                           NULL);
+    opterr = 0; /* bad_option() names the culprit instead */
+    rc = parse_command_line(argc, argv, &o);
+    if (rc != EXIT_OK)
+        return rc;
 
     rc = token_open(&o.token, &tok);
     if (rc != 0)
         return fail(rc, "cannot open token");
-    rc = run_command(tok, argc - first, argv + first, &o);
+    rc = o.cmd->run(tok, &o);
     token_close(tok);
     return rc;
 }

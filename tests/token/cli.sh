@@ -92,6 +92,10 @@ for type in $types; do
     echo "ok: $type signature verified by openssl"
 
     case $type in
+    ed25519)
+        expect_status 1 ct sign "$label" -d sha512 -i "$work/artifact" \
+            -o "$work/x"
+        grep -q "takes no digest" "$work/err" || fail "ed25519 -d accepted" ;;
     rsa-*)
         ct sign "$label" -s rsa-pss -d sha384 -i "$work/artifact" \
             -o "$work/$type.pss"
@@ -149,6 +153,16 @@ grep -q "refused digest" "$work/err" || fail "sha1 not refused by name"
 expect_status 1 ct pubkey "no-such-key-$$"
 grep -q "key not found" "$work/err" || fail "missing key not named"
 (umask 077 && printf '0000\n' >"$work/badpin")
+# Usage errors are caught before the token sees any PIN, even a wrong one.
+expect_status 2 "$tool" -m "$CUST_TEST_MODULE" -t "$CUST_TEST_URI" \
+    -p "$work/badpin" generate ecdsa-p521 x
+grep -q "unknown key type: ecdsa-p521" "$work/err" || fail "bad type not named"
+expect_status 2 "$tool" -m "$CUST_TEST_MODULE" -t "$CUST_TEST_URI" \
+    -p "$work/badpin" sign some-label -i "$work/artifact"
+expect_status 2 "$tool" -m "$CUST_TEST_MODULE" -t "$CUST_TEST_URI" \
+    -p "$work/badpin" info -f der
+expect_status 2 "$tool" list -m "$CUST_TEST_MODULE"
+grep -q "go before the command" "$work/err" || fail "misplaced option not named"
 expect_status 1 "$tool" -m "$CUST_TEST_MODULE" -t "$CUST_TEST_URI" \
     -p "$work/badpin" info
 grep -q "CKR_PIN_INCORRECT" "$work/err" || fail "wrong PIN not named"
