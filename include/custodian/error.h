@@ -39,6 +39,15 @@ enum cust_err {
     CUST_ERR_BUSY = -23,            /* no token session free in time */
     CUST_ERR_KEYTYPE = -24,         /* unknown key type */
     CUST_ERR_TOO_BIG = -25,         /* input exceeds a named limit */
+    CUST_ERR_DENIED = -26,          /* the policy grants no such request */
+    CUST_ERR_RATE_LIMITED = -27,    /* the grant's rate limit is spent */
+    CUST_ERR_EXPIRED = -28,         /* the caller's identity has expired */
+    CUST_ERR_AUDIT = -29,           /* the audit record was not made durable */
+    CUST_ERR_PROTOCOL = -30,        /* malformed message */
+    CUST_ERR_UNKNOWN_MESSAGE = -31, /* unknown message type */
+    CUST_ERR_VERSION = -32,         /* protocol version not supported */
+    CUST_ERR_CONFIG = -33,          /* configuration invalid */
+    CUST_ERR_PEER = -34,            /* caller's identity not established */
 };
 
 /*

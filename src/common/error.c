@@ -48,6 +48,17 @@ static const struct err_entry err_table[] = {
     {CUST_ERR_BUSY, "CUST_ERR_BUSY", "no token session became free in time"},
     {CUST_ERR_KEYTYPE, "CUST_ERR_KEYTYPE", "unknown key type"},
     {CUST_ERR_TOO_BIG, "CUST_ERR_TOO_BIG", "input exceeds its size limit"},
+    {CUST_ERR_DENIED, "CUST_ERR_DENIED", "denied by policy"},
+    {CUST_ERR_RATE_LIMITED, "CUST_ERR_RATE_LIMITED", "rate limit exceeded"},
+    {CUST_ERR_EXPIRED, "CUST_ERR_EXPIRED", "identity has expired"},
+    {CUST_ERR_AUDIT, "CUST_ERR_AUDIT",
+     "audit record could not be made durable"},
+    {CUST_ERR_PROTOCOL, "CUST_ERR_PROTOCOL", "malformed message"},
+    {CUST_ERR_UNKNOWN_MESSAGE, "CUST_ERR_UNKNOWN_MESSAGE",
+     "unknown message type"},
+    {CUST_ERR_VERSION, "CUST_ERR_VERSION", "protocol version not supported"},
+    {CUST_ERR_CONFIG, "CUST_ERR_CONFIG", "configuration invalid"},
+    {CUST_ERR_PEER, "CUST_ERR_PEER", "caller's identity not established"},
 };
 
 static const struct err_entry *
