@@ -11,6 +11,7 @@
 #include "custodian/error.h"
 #include "log.h"
 #include "pin.h"
+#include "p11uri.h"
 #include "token_int.h"
 
 /*
@@ -128,7 +129,7 @@ token_select(struct token *tok)
             !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
         token_note_label(labels, sizeof(labels), &info);
-        if (token_uri_matches(tok->uri, &info)) {
+        if (p11uri_matches(tok->uri, &info)) {
             tok->slot = slots[i];
             matches++;
         }
@@ -448,7 +449,11 @@ token_set_config(struct token *tok, const struct token_config *cfg)
     if (tok->module_path == NULL || tok->pool == NULL || tok->idle == NULL ||
         (tok->pin_file == NULL && tok->pin_credential == NULL))
         return CUST_ERR_NOMEM;
-    return token_uri_parse(cfg->uri, &tok->uri);
+    if (p11uri_parse(cfg->uri, &tok->uri) != 0) {
+        token_note("%s", p11uri_error());
+        return CUST_ERR_URI;
+    }
+    return 0;
 }
 
 static struct token *
@@ -579,4 +584,18 @@ token_describe(struct token *tok, struct token_description *out)
     token_copy_padded(out->module, sizeof(out->module), mi.libraryDescription,
                       sizeof(mi.libraryDescription));
     return 0;
+}
+
+void
+token_copy_padded(char *dst, size_t dstlen, const CK_UTF8CHAR *src,
+                  size_t srclen)
+{
+    size_t n = srclen;
+
+    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0'))
+        n--;
+    if (n >= dstlen)
+        n = dstlen - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }

@@ -108,10 +108,6 @@ int token_rv_error(CK_RV rv);
 bool token_rv_lost(CK_RV rv);
 bool token_rv_stale(CK_RV rv);
 
-/* URI handling (uri.c). */
-int token_uri_parse(const char *text, P11KitUri **out);
-bool token_uri_matches(const P11KitUri *uri, const CK_TOKEN_INFO *info);
-
 /* Copies a space-padded PKCS#11 string into a trimmed C string. */
 void token_copy_padded(char *dst, size_t dstlen, const CK_UTF8CHAR *src,
                        size_t srclen);

@@ -9,6 +9,7 @@
 #include <check.h>
 
 #include "custodian/error.h"
+#include "p11uri.h"
 #include "token_int.h"
 
 /* Copies S into the space-padded fixed-width field DST of LEN bytes. */
@@ -46,7 +47,7 @@ parse_ok(const char *text)
 {
     P11KitUri *uri = NULL;
 
-    ck_assert_msg(token_uri_parse(text, &uri) == 0, "refused: %s", text);
+    ck_assert_msg(p11uri_parse(text, &uri) == 0, "refused: %s", text);
     ck_assert_ptr_nonnull(uri);
     return uri;
 }
@@ -55,7 +56,7 @@ static void
 assert_refused(const char *text)
 {
     P11KitUri *uri = NULL;
-    int rc = token_uri_parse(text, &uri);
+    int rc = p11uri_parse(text, &uri);
 
     ck_assert_msg(rc == CUST_ERR_URI, "%s: got %d, want CUST_ERR_URI", text,
                   rc);
@@ -70,10 +71,10 @@ START_TEST(match_label)
     CK_TOKEN_INFO c = softhsm("other", "1");
     CK_TOKEN_INFO d = softhsm("custodian-tes", "1");
 
-    ck_assert(token_uri_matches(uri, &a));
-    ck_assert(!token_uri_matches(uri, &b));
-    ck_assert(!token_uri_matches(uri, &c));
-    ck_assert(!token_uri_matches(uri, &d));
+    ck_assert(p11uri_matches(uri, &a));
+    ck_assert(!p11uri_matches(uri, &b));
+    ck_assert(!p11uri_matches(uri, &c));
+    ck_assert(!p11uri_matches(uri, &d));
     p11_kit_uri_free(uri);
 }
 END_TEST
@@ -85,9 +86,9 @@ START_TEST(match_serial)
     CK_TOKEN_INFO b = softhsm("anything", "abc1234");
     CK_TOKEN_INFO c = softhsm("abc123", "abc12");
 
-    ck_assert(token_uri_matches(uri, &a));
-    ck_assert(!token_uri_matches(uri, &b));
-    ck_assert(!token_uri_matches(uri, &c));
+    ck_assert(p11uri_matches(uri, &a));
+    ck_assert(!p11uri_matches(uri, &b));
+    ck_assert(!p11uri_matches(uri, &c));
     p11_kit_uri_free(uri);
 }
 END_TEST
@@ -100,9 +101,9 @@ START_TEST(match_manufacturer_model)
     CK_TOKEN_INFO b = info("one", "SoftHSM project", "SoftHSM v3", "1");
     CK_TOKEN_INFO c = info("one", "OpenSC Project", "SoftHSM v2", "1");
 
-    ck_assert(token_uri_matches(uri, &a));
-    ck_assert(!token_uri_matches(uri, &b));
-    ck_assert(!token_uri_matches(uri, &c));
+    ck_assert(p11uri_matches(uri, &a));
+    ck_assert(!p11uri_matches(uri, &b));
+    ck_assert(!p11uri_matches(uri, &c));
     p11_kit_uri_free(uri);
 }
 END_TEST
@@ -114,9 +115,9 @@ START_TEST(match_percent_space)
     CK_TOKEN_INFO b = softhsm("bot", "1");
     CK_TOKEN_INFO c = softhsm("botkeys", "1");
 
-    ck_assert(token_uri_matches(uri, &a));
-    ck_assert(!token_uri_matches(uri, &b));
-    ck_assert(!token_uri_matches(uri, &c));
+    ck_assert(p11uri_matches(uri, &a));
+    ck_assert(!p11uri_matches(uri, &b));
+    ck_assert(!p11uri_matches(uri, &c));
     p11_kit_uri_free(uri);
 }
 END_TEST
@@ -129,8 +130,8 @@ START_TEST(match_all_attributes)
     CK_TOKEN_INFO a = softhsm("bot keys", "abc123");
     CK_TOKEN_INFO b = softhsm("bot keys", "abc124");
 
-    ck_assert(token_uri_matches(uri, &a));
-    ck_assert(!token_uri_matches(uri, &b));
+    ck_assert(p11uri_matches(uri, &a));
+    ck_assert(!p11uri_matches(uri, &b));
     p11_kit_uri_free(uri);
 }
 END_TEST
@@ -142,9 +143,9 @@ START_TEST(match_empty_uri)
     CK_TOKEN_INFO b = info("x", "y", "z", "0");
     CK_TOKEN_INFO c = info("", "", "", "");
 
-    ck_assert(token_uri_matches(uri, &a));
-    ck_assert(token_uri_matches(uri, &b));
-    ck_assert(token_uri_matches(uri, &c));
+    ck_assert(p11uri_matches(uri, &a));
+    ck_assert(p11uri_matches(uri, &b));
+    ck_assert(p11uri_matches(uri, &c));
     p11_kit_uri_free(uri);
 }
 END_TEST

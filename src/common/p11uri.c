@@ -1,17 +1,21 @@
 /*
- * Selecting a token by RFC 7512 URI, with p11-kit's parser and matcher.
- * Only token attributes select: a slot number changes between boots and
- * machines, and a PIN has no place in a configuration file.
+ * PKCS#11 URIs (RFC 7512) that select a token, parsed and matched by
+ * p11-kit. Only token attributes select: a slot number changes between
+ * boots and machines, and a PIN has no place in a configuration file.
+ * No PKCS#11 module is involved: this is text and token descriptions.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "custodian/error.h"
-#include "token_int.h"
+#include "p11uri.h"
 
 /* Returns true if URI sets any attribute of the kind TYPE formats. */
 static bool
-token_uri_has(P11KitUri *uri, P11KitUriType type)
+p11uri_has(P11KitUri *uri, P11KitUriType type)
 {
     char *text = NULL;
     bool has;
@@ -23,8 +27,29 @@ token_uri_has(P11KitUri *uri, P11KitUriType type)
     return has;
 }
 
+static _Thread_local char p11uri_reason[160] = "no error";
+
+static void p11uri_note(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+p11uri_note(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(p11uri_reason, sizeof(p11uri_reason), fmt, ap);
+    va_end(ap);
+}
+
+const char *
+p11uri_error(void)
+{
+    return p11uri_reason;
+}
+
 /* The attribute names RFC 7512 and p11-kit know. */
-static const char *const token_uri_known[] = {
+static const char *const p11uri_known[] = {
     "token",
     "manufacturer",
     "model",
@@ -49,7 +74,7 @@ static const char *const token_uri_known[] = {
  * the error message only: selection itself is p11-kit's parse.
  */
 static void
-token_uri_name_unknown(const char *text)
+p11uri_name_unknown(const char *text)
 {
     const char *p = strchr(text, ':');
     size_t n, i;
@@ -57,23 +82,24 @@ token_uri_name_unknown(const char *text)
     while (p != NULL && *p != '\0') {
         p++;
         n = strcspn(p, "=;?&");
-        for (i = 0; i < sizeof(token_uri_known) / sizeof(char *); i++) {
-            if (strlen(token_uri_known[i]) == n &&
-                strncmp(p, token_uri_known[i], n) == 0)
+        for (i = 0; i < sizeof(p11uri_known) / sizeof(char *); i++) {
+            if (strlen(p11uri_known[i]) == n &&
+                strncmp(p, p11uri_known[i], n) == 0)
                 break;
         }
-        if (n > 0 && i == sizeof(token_uri_known) / sizeof(char *)) {
-            token_note("unknown attribute \"%.*s\"", (int)(n > 40 ? 40 : n), p);
+        if (n > 0 && i == sizeof(p11uri_known) / sizeof(char *)) {
+            p11uri_note("unknown attribute \"%.*s\"", (int)(n > 40 ? 40 : n),
+                        p);
             return;
         }
         p = strpbrk(p, ";?&");
     }
-    token_note("unknown attribute");
+    p11uri_note("unknown attribute");
 }
 
 /* Returns why the parsed URI is unusable for selecting a token, or NULL. */
 static const char *
-token_uri_refusal(P11KitUri *uri)
+p11uri_refusal(P11KitUri *uri)
 {
     CK_ULONG nattrs = 0;
 
@@ -89,10 +115,10 @@ token_uri_refusal(P11KitUri *uri)
         p11_kit_uri_get_module_name(uri) != NULL)
         return "module-path and module-name are not used; configure the "
                "module path instead";
-    if (token_uri_has(uri, P11_KIT_URI_FOR_MODULE_WITH_VERSION))
+    if (p11uri_has(uri, P11_KIT_URI_FOR_MODULE_WITH_VERSION))
         return "library attributes are not matched; configure the module "
                "path instead";
-    if (token_uri_has(uri, P11_KIT_URI_FOR_SLOT))
+    if (p11uri_has(uri, P11_KIT_URI_FOR_SLOT))
         return "slot attributes select by slot; use token= or serial=";
     p11_kit_uri_get_attributes(uri, &nattrs);
     if (nattrs > 0)
@@ -102,7 +128,7 @@ token_uri_refusal(P11KitUri *uri)
 }
 
 int
-token_uri_parse(const char *text, P11KitUri **out)
+p11uri_parse(const char *text, P11KitUri **out)
 {
     P11KitUri *uri = p11_kit_uri_new();
     const char *why;
@@ -112,19 +138,19 @@ token_uri_parse(const char *text, P11KitUri **out)
         return CUST_ERR_NOMEM;
     prc = p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, uri);
     if (prc != P11_KIT_URI_OK) {
-        token_note("%s%s", p11_kit_uri_message(prc),
-                   strchr(text, ' ') ? " (spaces are written %20)" : "");
+        p11uri_note("%s%s", p11_kit_uri_message(prc),
+                    strchr(text, ' ') ? " (spaces are written %20)" : "");
         p11_kit_uri_free(uri);
         return CUST_ERR_URI;
     }
-    why = token_uri_refusal(uri);
+    why = p11uri_refusal(uri);
     if (why != NULL && *why == '\0') {
-        token_uri_name_unknown(text);
+        p11uri_name_unknown(text);
         p11_kit_uri_free(uri);
         return CUST_ERR_URI;
     }
     if (why != NULL) {
-        token_note("%s", why);
+        p11uri_note("%s", why);
         p11_kit_uri_free(uri);
         return CUST_ERR_URI;
     }
@@ -133,21 +159,7 @@ token_uri_parse(const char *text, P11KitUri **out)
 }
 
 bool
-token_uri_matches(const P11KitUri *uri, const CK_TOKEN_INFO *info)
+p11uri_matches(const P11KitUri *uri, const CK_TOKEN_INFO *info)
 {
     return p11_kit_uri_match_token_info(uri, info) == 1;
-}
-
-void
-token_copy_padded(char *dst, size_t dstlen, const CK_UTF8CHAR *src,
-                  size_t srclen)
-{
-    size_t n = srclen;
-
-    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0'))
-        n--;
-    if (n >= dstlen)
-        n = dstlen - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
 }
