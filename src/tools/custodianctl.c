@@ -1,0 +1,336 @@
+/*
+ * custodianctl: the operator's command. These commands work offline, on
+ * a configuration file, without a daemon or a token:
+ *
+ *   policy check [FILE]     every error in the file, with its line
+ *   policy explain ...      which identity and grant decide a request
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "custodian/error.h"
+#include "alg.h"
+#include "conf.h"
+#include "policy.h"
+
+/* Exit codes, documented in docs/custodianctl.md. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1, /* check: invalid; explain: denied */
+    EXIT_USAGE = 2,
+    EXIT_CONFIG = 3, /* explain: the configuration is invalid */
+};
+
+#define MAX_GROUPS 64
+
+/* The synthetic caller and request of "policy explain". */
+struct explain_opts {
+    const char *conf_path;
+    struct policy_caller caller;
+    gid_t groups[MAX_GROUPS];
+    uint8_t sha256[32];
+    int has_uid, has_sha256, has_digest;
+    time_t at;
+    struct policy_request req;
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: custodianctl COMMAND ...\n"
+               "\n"
+               "  policy check [FILE]\n"
+               "      check a configuration and print every error with its "
+               "line\n"
+               "  policy explain [-c FILE] --uid UID [--gid GID] [--groups "
+               "G,G,...]\n"
+               "                 [--exe PATH] [--exe-sha256 HEX] [--cgroup "
+               "PATH]\n"
+               "                 [--at YYYY-MM-DD[THH:MM:SSZ]]\n"
+               "                 OPERATION KEY [-d DIGEST] [-s SCHEME] [-n "
+               "NAMESPACE]\n"
+               "      show which identity and grant decide a request "
+               "(OPERATION:\n"
+               "      list, pubkey or sign), without a daemon or token\n"
+               "\n"
+               "FILE defaults to " CONF_DEFAULT_PATH ".\n"
+               "Exit status: 0 valid or allowed, 1 invalid or denied, 2 usage "
+               "error,\n"
+               "3 (explain) the configuration is invalid.\n");
+}
+
+static int
+usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "custodianctl: %s%s%s\n", msg, arg ? ": " : "",
+            arg ? arg : "");
+    fprintf(stderr, "Try 'custodianctl --help'.\n");
+    return EXIT_USAGE;
+}
+
+/* Loads PATH, printing every error; NULL if it is invalid. */
+static struct conf *
+load(const char *path)
+{
+    struct conf_errors errs;
+    struct conf *conf = NULL;
+    size_t i;
+
+    if (conf_load(path, &conf, &errs) == 0)
+        return conf;
+    for (i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.lines[i]);
+    if (errs.n == CONF_ERRORS_MAX)
+        fprintf(stderr, "%s: stopped after %d errors\n", path, CONF_ERRORS_MAX);
+    conf_errors_free(&errs);
+    return NULL;
+}
+
+static int
+cmd_policy_check(int argc, char **argv)
+{
+    const char *path = argc > 2 ? argv[2] : CONF_DEFAULT_PATH;
+    struct conf *conf;
+
+    if (argc > 3)
+        return usage_error("policy check takes one FILE", NULL);
+    conf = load(path);
+    if (conf == NULL)
+        return EXIT_FAIL;
+    printf("%s: valid: %zu token%s, %zu key%s, %zu identit%s, %zu admin%s\n",
+           path, conf->ntokens, conf->ntokens == 1 ? "" : "s", conf->nkeys,
+           conf->nkeys == 1 ? "" : "s", conf->nidentities,
+           conf->nidentities == 1 ? "y" : "ies", conf->nadmins,
+           conf->nadmins == 1 ? "" : "s");
+    conf_free(conf);
+    return EXIT_OK;
+}
+
+static int
+parse_id(const char *text, unsigned *out)
+{
+    char *end;
+    unsigned long v = strtoul(text, &end, 10);
+
+    if (*text == '\0' || *end != '\0' || v > 0x7fffffffUL)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int
+parse_groups(const char *text, struct explain_opts *o)
+{
+    char copy[1024], *tok, *save = NULL;
+    unsigned gid;
+
+    if (strlen(text) >= sizeof(copy))
+        return -1;
+    strcpy(copy, text);
+    for (tok = strtok_r(copy, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (o->caller.ngroups == MAX_GROUPS || parse_id(tok, &gid) != 0)
+            return -1;
+        o->groups[o->caller.ngroups++] = (gid_t)gid;
+    }
+    return 0;
+}
+
+static int
+parse_sha256(const char *text, uint8_t out[32])
+{
+    unsigned v;
+    size_t i;
+
+    if (strlen(text) != 64)
+        return -1;
+    for (i = 0; i < 32; i++) {
+        if (sscanf(text + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* The hash the operator gave on the command line, if any. */
+static int
+given_sha256(void *arg, uint8_t out[32])
+{
+    struct explain_opts *o = arg;
+
+    if (!o->has_sha256)
+        return CUST_ERR_ARG;
+    memcpy(out, o->sha256, 32);
+    return 0;
+}
+
+/* Applies one option of "policy explain"; -1 if its value is bad. */
+static int
+explain_option(int c, const char *arg, struct explain_opts *o)
+{
+    unsigned id;
+    int v;
+
+    switch (c) {
+    case 'c':
+        o->conf_path = arg;
+        return 0;
+    case 'u':
+        o->has_uid = 1;
+        return parse_id(arg, &id) != 0 ? -1 : (o->caller.uid = id, 0);
+    case 'g':
+        return parse_id(arg, &id) != 0 ? -1 : (o->caller.gid = id, 0);
+    case 'G':
+        return parse_groups(arg, o);
+    case 'e':
+        o->caller.exe = arg;
+        return 0;
+    case 'H':
+        o->has_sha256 = 1;
+        return parse_sha256(arg, o->sha256);
+    case 'C':
+        o->caller.cgroup = arg;
+        return 0;
+    case 't':
+        return conf_parse_time(arg, &o->at) != 0 ? -1 : 0;
+    case 'd':
+        o->has_digest = 1;
+        v = alg_digest_from_name(arg);
+        return v < 0 ? -1 : (o->req.digest = v, 0);
+    case 's':
+        v = alg_scheme_from_name(arg);
+        return v < 0 ? -1 : (o->req.scheme = v, 0);
+    case 'n':
+        o->req.ns = arg;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static int
+parse_explain(int argc, char **argv, struct explain_opts *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"uid", required_argument, NULL, 'u'},
+        {"gid", required_argument, NULL, 'g'},
+        {"groups", required_argument, NULL, 'G'},
+        {"exe", required_argument, NULL, 'e'},
+        {"exe-sha256", required_argument, NULL, 'H'},
+        {"cgroup", required_argument, NULL, 'C'},
+        {"at", required_argument, NULL, 't'},
+        {"digest", required_argument, NULL, 'd'},
+        {"scheme", required_argument, NULL, 's'},
+        {"namespace", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:d:s:n:", longopts, NULL)) != -1) {
+        if (c == '?' || c == ':')
+            return usage_error(c == ':' ? "option needs an argument"
+                                        : "unknown option",
+                               argv[optind - 1]);
+        if (explain_option(c, optarg, o) != 0)
+            return usage_error("bad value", argv[optind - 1]);
+    }
+    if (!o->has_uid)
+        return usage_error("policy explain needs --uid", NULL);
+    if (argc - optind != 2)
+        return usage_error("policy explain needs OPERATION and KEY", NULL);
+    o->req.op = strcmp(argv[optind], "list") == 0     ? CONF_OP_LIST
+                : strcmp(argv[optind], "pubkey") == 0 ? CONF_OP_PUBKEY
+                : strcmp(argv[optind], "sign") == 0   ? CONF_OP_SIGN
+                                                      : 0;
+    if (o->req.op == 0)
+        return usage_error("OPERATION is list, pubkey or sign", argv[optind]);
+    o->req.key = argv[optind + 1];
+    return 0;
+}
+
+static void
+print_note(void *arg, const char *line)
+{
+    (void)arg;
+    printf("  %s\n", line);
+}
+
+static void
+print_request(const struct explain_opts *o)
+{
+    const struct policy_request *r = &o->req;
+
+    printf("caller:  uid %u, gid %u, exe %s, cgroup %s\n",
+           (unsigned)o->caller.uid, (unsigned)o->caller.gid,
+           o->caller.exe ? o->caller.exe : "-",
+           o->caller.cgroup ? o->caller.cgroup : "-");
+    printf("request: %s key \"%s\"", policy_op_name(r->op), r->key);
+    if (r->op == CONF_OP_SIGN)
+        printf(", digest %s, scheme %s, namespace %s",
+               alg_digest_name(r->digest), alg_scheme_name(r->scheme),
+               r->ns ? r->ns : "-");
+    printf("\n");
+}
+
+static int
+cmd_policy_explain(int argc, char **argv)
+{
+    struct explain_opts o = {.conf_path = CONF_DEFAULT_PATH};
+    struct policy_decision d = {.result = CUST_ERR_NOMEM, .reason = ""};
+    struct policy *policy = NULL;
+    struct conf *conf;
+    int rc;
+
+    o.caller.groups = o.groups;
+    o.caller.exe_sha256 = given_sha256;
+    o.caller.arg = &o;
+    o.at = time(NULL);
+    o.req.digest = ALG_DIGEST_SHA256;
+    if (parse_explain(argc - 2, argv + 2, &o) != 0)
+        return EXIT_USAGE;
+    conf = load(o.conf_path);
+    if (conf == NULL)
+        return EXIT_CONFIG;
+    if (o.req.op == CONF_OP_SIGN && o.req.scheme == ALG_SCHEME_NONE &&
+        conf_find_key(conf, o.req.key) != NULL)
+        o.req.scheme = alg_default_scheme(conf_find_key(conf, o.req.key)->type);
+    if (o.req.scheme == ALG_SCHEME_ED25519 && !o.has_digest)
+        o.req.digest = ALG_DIGEST_NONE;
+
+    print_request(&o);
+    rc = policy_new(conf, &policy);
+    if (rc == 0)
+        rc = policy_explain(policy, &o.caller, &o.req, o.at, print_note, NULL,
+                            &d);
+    printf("decision: %s: %s%s\n", rc == 0 ? "allow" : cust_err_name(rc),
+           d.reason, rc == 0 ? " (rate limits are not simulated)" : "");
+    policy_free(policy);
+    conf_free(conf);
+    return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("custodianctl %s\n", CUSTODIAN_VERSION);
+        return EXIT_OK;
+    }
+    if (argc < 3 || strcmp(argv[1], "policy") != 0)
+        return usage_error("unknown command", argc > 1 ? argv[1] : NULL);
+    if (strcmp(argv[2], "check") == 0)
+        return cmd_policy_check(argc - 1, argv + 1);
+    if (strcmp(argv[2], "explain") == 0)
+        return cmd_policy_explain(argc, argv);
+    return usage_error("unknown policy command", argv[2]);
+}
