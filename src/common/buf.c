@@ -152,6 +152,20 @@ buf_put_cstring(struct buf *b, const char *s)
 }
 
 int
+buf_patch_u32(struct buf *b, size_t off, uint32_t v)
+{
+    if (b->bad)
+        return b->bad;
+    if (b->cap == 0 || off > b->len || b->len - off < 4)
+        return buf_fail(b, CUST_ERR_ARG);
+    b->data[off] = (uint8_t)(v >> 24);
+    b->data[off + 1] = (uint8_t)(v >> 16);
+    b->data[off + 2] = (uint8_t)(v >> 8);
+    b->data[off + 3] = (uint8_t)v;
+    return 0;
+}
+
+int
 buf_put_mpint(struct buf *b, const uint8_t *mag, size_t len)
 {
     uint8_t zero = 0;

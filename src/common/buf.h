@@ -53,6 +53,10 @@ int buf_put_u32(struct buf *b, uint32_t v);
 int buf_put_string(struct buf *b, const void *data, size_t len);
 int buf_put_cstring(struct buf *b, const char *s);
 
+/* Overwrites the uint32 at offset OFF of what was written, as a length
+ * filled in after its content. Fails if OFF + 4 exceeds the length. */
+int buf_patch_u32(struct buf *b, size_t off, uint32_t v);
+
 /* An SSH mpint from a big-endian unsigned magnitude (leading zero bytes
  * are dropped, a 0x00 is added when the top bit is set). */
 int buf_put_mpint(struct buf *b, const uint8_t *mag, size_t len);

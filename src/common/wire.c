@@ -1,0 +1,405 @@
+/*
+ * Encoding and decoding of the native protocol's messages. Every byte
+ * goes through struct buf; this file only decides what the fields are.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "custodian/error.h"
+#include "wire.h"
+
+int
+wire_frame_check(const uint8_t *data, size_t len, size_t *frame)
+{
+    struct buf b;
+    uint32_t n;
+
+    if (len < WIRE_HEADER)
+        return 1;
+    buf_view(&b, data, WIRE_HEADER);
+    buf_get_u32(&b, &n);
+    if (n == 0 || n > WIRE_FRAME_MAX)
+        return CUST_ERR_TOO_BIG;
+    if (len - WIRE_HEADER < n)
+        return 1;
+    *frame = WIRE_HEADER + (size_t)n;
+    return 0;
+}
+
+void
+wire_open(const uint8_t *data, size_t frame, uint8_t *type, struct buf *body)
+{
+    struct buf all;
+    uint32_t len;
+
+    buf_view(&all, data, frame);
+    buf_get_u32(&all, &len);
+    buf_get_u8(&all, type);
+    buf_view(body, buf_ptr(&all), buf_remaining(&all));
+}
+
+int
+wire_begin(struct buf *out, enum wire_type type, size_t *start)
+{
+    *start = out->len;
+    buf_put_u32(out, 0);
+    return buf_put_u8(out, (uint8_t)type);
+}
+
+int
+wire_end(struct buf *out, size_t start)
+{
+    size_t n = out->len - start - WIRE_HEADER;
+
+    if (buf_status(out) != 0)
+        return buf_status(out);
+    if (n > WIRE_FRAME_MAX)
+        return CUST_ERR_TOO_BIG;
+    return buf_patch_u32(out, start, (uint32_t)n);
+}
+
+/* Maps a buffer failure on a body onto the protocol's errors. */
+static int
+wire_status(const struct buf *body, int rc)
+{
+    if (rc != 0)
+        return rc;
+    return buf_status(body) != 0 ? CUST_ERR_PROTOCOL : 0;
+}
+
+/* Reads a text field of at most MAX bytes without NUL into OUT. */
+static int
+wire_get_text(struct buf *body, char *out, size_t max)
+{
+    const uint8_t *p;
+    size_t n;
+    uint32_t len;
+
+    if (buf_remaining(body) >= 4) {
+        /* Tell an oversized field from a truncated one. */
+        struct buf peek = *body;
+        buf_get_u32(&peek, &len);
+        if (len > max && len <= buf_remaining(&peek))
+            return CUST_ERR_TOO_BIG;
+    }
+    if (buf_get_string(body, &p, &n, max) != 0)
+        return CUST_ERR_PROTOCOL;
+    if (memchr(p, '\0', n) != NULL)
+        return CUST_ERR_PROTOCOL;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static int
+wire_get_bytes(struct buf *body, const uint8_t **p, size_t *n, size_t max)
+{
+    return buf_get_string(body, p, n, max) != 0 ? CUST_ERR_PROTOCOL : 0;
+}
+
+static int
+wire_done(struct buf *body, int rc)
+{
+    if (rc == 0 && buf_remaining(body) != 0)
+        return CUST_ERR_PROTOCOL; /* trailing bytes */
+    return wire_status(body, rc);
+}
+
+/* Context names are short and plain, so audit records stay readable. */
+static int
+wire_check_ctx_name(const char *name)
+{
+    size_t i;
+
+    if (name[0] == '\0')
+        return CUST_ERR_PROTOCOL;
+    for (i = 0; name[i] != '\0'; i++) {
+        if (!((name[i] >= 'a' && name[i] <= 'z') ||
+              (name[i] >= '0' && name[i] <= '9') ||
+              strchr("_.-", name[i]) != NULL))
+            return CUST_ERR_PROTOCOL;
+    }
+    return 0;
+}
+
+int
+wire_put_hello(struct buf *out, enum wire_type type, const struct wire_hello *h)
+{
+    size_t start;
+
+    wire_begin(out, type, &start);
+    buf_put_u32(out, h->version);
+    buf_put_cstring(out, h->name);
+    if (type == WIRE_HELLO_OK) {
+        buf_put_u32(out, h->frame_max);
+        buf_put_u32(out, h->inflight_max);
+    }
+    return wire_end(out, start);
+}
+
+int
+wire_get_hello(struct buf *body, enum wire_type type, struct wire_hello *h)
+{
+    int rc;
+
+    memset(h, 0, sizeof(*h));
+    buf_get_u32(body, &h->version);
+    rc = wire_get_text(body, h->name, WIRE_NAME_MAX);
+    if (rc == 0 && type == WIRE_HELLO_OK) {
+        buf_get_u32(body, &h->frame_max);
+        buf_get_u32(body, &h->inflight_max);
+    }
+    return wire_done(body, rc);
+}
+
+int
+wire_put_ping(struct buf *out, enum wire_type type, const char *payload)
+{
+    size_t start;
+
+    if (strlen(payload) > WIRE_MESSAGE_MAX)
+        return CUST_ERR_TOO_BIG;
+    wire_begin(out, type, &start);
+    buf_put_cstring(out, payload);
+    return wire_end(out, start);
+}
+
+int
+wire_get_ping(struct buf *body, char payload[WIRE_MESSAGE_MAX + 1])
+{
+    return wire_done(body, wire_get_text(body, payload, WIRE_MESSAGE_MAX));
+}
+
+int
+wire_put_list(struct buf *out)
+{
+    size_t start;
+
+    wire_begin(out, WIRE_LIST, &start);
+    return wire_end(out, start);
+}
+
+int
+wire_get_empty(struct buf *body)
+{
+    return wire_done(body, 0);
+}
+
+static void
+wire_put_keyinfo(struct buf *out, const struct wire_keyinfo *k)
+{
+    buf_put_cstring(out, k->name);
+    buf_put_cstring(out, k->type);
+    buf_put_u32(out, k->version);
+    buf_put_cstring(out, k->fingerprint);
+}
+
+static int
+wire_get_keyinfo(struct buf *body, struct wire_keyinfo *k)
+{
+    int rc = wire_get_text(body, k->name, WIRE_NAME_MAX);
+
+    if (rc == 0)
+        rc = wire_get_text(body, k->type, WIRE_ALG_MAX);
+    if (rc == 0 && buf_get_u32(body, &k->version) != 0)
+        rc = CUST_ERR_PROTOCOL;
+    if (rc == 0)
+        rc = wire_get_text(body, k->fingerprint, WIRE_FPR_MAX);
+    return rc;
+}
+
+int
+wire_put_keys(struct buf *out, const struct wire_keyinfo *keys, uint32_t n)
+{
+    size_t start;
+    uint32_t i;
+
+    wire_begin(out, WIRE_KEYS, &start);
+    buf_put_u32(out, n);
+    for (i = 0; i < n; i++)
+        wire_put_keyinfo(out, &keys[i]);
+    return wire_end(out, start);
+}
+
+int
+wire_get_keys(struct buf *body, struct wire_keyinfo *keys, uint32_t max,
+              uint32_t *n)
+{
+    uint32_t count, i;
+    int rc = 0;
+
+    if (buf_get_u32(body, &count) != 0)
+        return CUST_ERR_PROTOCOL;
+    if (count > max)
+        return CUST_ERR_TOO_BIG;
+    for (i = 0; rc == 0 && i < count; i++)
+        rc = wire_get_keyinfo(body, &keys[i]);
+    *n = rc == 0 ? count : 0;
+    return wire_done(body, rc);
+}
+
+int
+wire_put_pubkey(struct buf *out, const char *key)
+{
+    size_t start;
+
+    wire_begin(out, WIRE_PUBKEY, &start);
+    buf_put_cstring(out, key);
+    return wire_end(out, start);
+}
+
+int
+wire_get_pubkey(struct buf *body, char key[WIRE_NAME_MAX + 1])
+{
+    return wire_done(body, wire_get_text(body, key, WIRE_NAME_MAX));
+}
+
+int
+wire_put_pubkey_ok(struct buf *out, const struct wire_keyinfo *key,
+                   const uint8_t *spki, size_t len)
+{
+    size_t start;
+
+    wire_begin(out, WIRE_PUBKEY_OK, &start);
+    wire_put_keyinfo(out, key);
+    buf_put_string(out, spki, len);
+    return wire_end(out, start);
+}
+
+int
+wire_get_pubkey_ok(struct buf *body, struct wire_keyinfo *key,
+                   const uint8_t **spki, size_t *len)
+{
+    int rc = wire_get_keyinfo(body, key);
+
+    if (rc == 0)
+        rc = wire_get_bytes(body, spki, len, WIRE_PUBKEY_MAX);
+    return wire_done(body, rc);
+}
+
+int
+wire_put_sign(struct buf *out, const struct wire_sign *s)
+{
+    size_t start;
+    uint32_t i;
+
+    if (s->datalen > WIRE_DATA_MAX || s->nctx > WIRE_CTX_MAX)
+        return CUST_ERR_TOO_BIG;
+    wire_begin(out, WIRE_SIGN, &start);
+    buf_put_cstring(out, s->key);
+    buf_put_cstring(out, s->digest);
+    buf_put_string(out, s->data, s->datalen);
+    buf_put_cstring(out, s->scheme);
+    buf_put_cstring(out, s->ns);
+    buf_put_u32(out, s->nctx);
+    for (i = 0; i < s->nctx; i++) {
+        buf_put_cstring(out, s->ctx[i].name);
+        buf_put_cstring(out, s->ctx[i].value);
+    }
+    return wire_end(out, start);
+}
+
+static int
+wire_get_ctx(struct buf *body, struct wire_sign *s)
+{
+    uint32_t n, i;
+    int rc = 0;
+
+    if (buf_get_u32(body, &n) != 0)
+        return CUST_ERR_PROTOCOL;
+    if (n > WIRE_CTX_MAX)
+        return CUST_ERR_TOO_BIG;
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = wire_get_text(body, s->ctx[i].name, WIRE_CTX_NAME_MAX);
+        if (rc == 0)
+            rc = wire_check_ctx_name(s->ctx[i].name);
+        if (rc == 0)
+            rc = wire_get_text(body, s->ctx[i].value, WIRE_CTX_VALUE_MAX);
+    }
+    s->nctx = rc == 0 ? n : 0;
+    return rc;
+}
+
+int
+wire_get_sign(struct buf *body, struct wire_sign *s)
+{
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    rc = wire_get_text(body, s->key, WIRE_NAME_MAX);
+    if (rc == 0)
+        rc = wire_get_text(body, s->digest, WIRE_ALG_MAX);
+    if (rc == 0 && buf_remaining(body) >= 4) {
+        struct buf peek = *body;
+        uint32_t len;
+        buf_get_u32(&peek, &len);
+        if (len > WIRE_DATA_MAX)
+            rc = CUST_ERR_TOO_BIG;
+    }
+    if (rc == 0)
+        rc = wire_get_bytes(body, &s->data, &s->datalen, WIRE_DATA_MAX);
+    if (rc == 0)
+        rc = wire_get_text(body, s->scheme, WIRE_ALG_MAX);
+    if (rc == 0)
+        rc = wire_get_text(body, s->ns, WIRE_NS_MAX);
+    if (rc == 0)
+        rc = wire_get_ctx(body, s);
+    return wire_done(body, rc);
+}
+
+int
+wire_put_signature(struct buf *out, const struct wire_signature *s)
+{
+    size_t start;
+
+    wire_begin(out, WIRE_SIGNATURE, &start);
+    wire_put_keyinfo(out, &s->key);
+    buf_put_cstring(out, s->scheme);
+    buf_put_string(out, s->sig, s->siglen);
+    return wire_end(out, start);
+}
+
+int
+wire_get_signature(struct buf *body, struct wire_signature *s)
+{
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    rc = wire_get_keyinfo(body, &s->key);
+    if (rc == 0)
+        rc = wire_get_text(body, s->scheme, WIRE_ALG_MAX);
+    if (rc == 0)
+        rc = wire_get_bytes(body, &s->sig, &s->siglen, WIRE_SIG_MAX);
+    return wire_done(body, rc);
+}
+
+int
+wire_put_error(struct buf *out, int code, const char *message)
+{
+    char cut[WIRE_MESSAGE_MAX + 1];
+    size_t start;
+
+    /* A message is cut, never refused: the error must get through. */
+    snprintf(cut, sizeof(cut), "%s", message);
+    wire_begin(out, WIRE_ERROR, &start);
+    buf_put_u32(out, (uint32_t)code);
+    buf_put_cstring(out, cut);
+    return wire_end(out, start);
+}
+
+int
+wire_get_error(struct buf *body, struct wire_error *e)
+{
+    uint32_t code;
+    int rc = 0;
+
+    memset(e, 0, sizeof(*e));
+    if (buf_get_u32(body, &code) != 0)
+        return CUST_ERR_PROTOCOL;
+    e->code = (int32_t)code;
+    if (e->code >= 0)
+        rc = CUST_ERR_PROTOCOL; /* an error answer carries an error */
+    if (rc == 0)
+        rc = wire_get_text(body, e->message, WIRE_MESSAGE_MAX);
+    return wire_done(body, rc);
+}
