@@ -340,3 +340,25 @@ out:
     buf_free(&blob);
     return rc;
 }
+
+int
+pubkey_fingerprint(EVP_PKEY *key, char out[PUBKEY_FPR_MAX])
+{
+    unsigned char digest[32], b64[48];
+    struct buf blob;
+    int rc, n;
+
+    buf_init(&blob, PUBKEY_SSH_BLOB_MAX);
+    rc = pubkey_ssh_blob(key, &blob);
+    if (rc == 0 &&
+        EVP_Digest(blob.data, blob.len, digest, NULL, EVP_sha256(), NULL) != 1)
+        rc = CUST_ERR_INTERNAL;
+    buf_free(&blob);
+    if (rc != 0)
+        return rc;
+    n = EVP_EncodeBlock(b64, digest, sizeof(digest)); /* 44, one '=' */
+    while (n > 0 && b64[n - 1] == '=')
+        n--;
+    snprintf(out, PUBKEY_FPR_MAX, "SHA256:%.*s", n, (const char *)b64);
+    return 0;
+}

@@ -54,6 +54,16 @@ int pubkey_ssh_blob(EVP_PKEY *key, struct buf *out);
  */
 int pubkey_ssh_line(EVP_PKEY *key, const char *comment, char **out);
 
+/* "SHA256:" and 43 characters of unpadded base64, and a NUL. */
+#define PUBKEY_FPR_MAX 51
+
+/*
+ * The key's fingerprint as OpenSSH prints it (`ssh-keygen -l`): SHA-256
+ * of the OpenSSH public key blob, unpadded base64, after "SHA256:".
+ * OUT holds PUBKEY_FPR_MAX bytes. Returns 0 or a custodian error.
+ */
+int pubkey_fingerprint(EVP_PKEY *key, char out[PUBKEY_FPR_MAX]);
+
 /* The OpenSSH key type name ("ssh-ed25519", "ecdsa-sha2-nistp256", ...),
  * or NULL for a key it has no name for. */
 const char *pubkey_ssh_name(EVP_PKEY *key);

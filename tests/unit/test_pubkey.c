@@ -298,7 +298,7 @@ static void
 check_ssh_keygen(EVP_PKEY *key, const char *expect)
 {
     char path[] = "/tmp/custodian-pubkey-XXXXXX", cmd[128], got[512];
-    char want[512], fp[64];
+    char want[512], fp[PUBKEY_FPR_MAX], own[64];
     char *line = NULL;
     FILE *f;
     int fd;
@@ -321,7 +321,10 @@ check_ssh_keygen(EVP_PKEY *key, const char *expect)
     ck_assert_int_eq(pclose(f), 0);
     unlink(path);
 
-    ssh_fingerprint(key, fp);
+    /* The module's fingerprint is the one ssh-keygen prints. */
+    ck_assert_int_eq(pubkey_fingerprint(key, fp), 0);
+    ssh_fingerprint(key, own);
+    ck_assert_str_eq(fp, own);
     snprintf(want, sizeof(want), "%s unit-test %s\n", fp, expect);
     ck_assert_ptr_nonnull(strchr(got, ' '));
     ck_assert_str_eq(strchr(got, ' ') + 1, want);
