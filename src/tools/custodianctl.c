@@ -4,6 +4,7 @@
  *
  *   policy check [FILE]     every error in the file, with its line
  *   policy explain ...      which identity and grant decide a request
+ *   audit verify FILE...    the hash chain of audit log files
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "custodian/error.h"
 #include "alg.h"
+#include "audit.h"
 #include "conf.h"
 #include "policy.h"
 
@@ -55,6 +57,9 @@ usage(FILE *f)
                "      show which identity and grant decide a request "
                "(OPERATION:\n"
                "      list, pubkey or sign), without a daemon or token\n"
+               "\n"
+               "  audit verify FILE...\n"
+               "      check the hash chain of audit log files, oldest first\n"
                "\n"
                "FILE defaults to " CONF_DEFAULT_PATH ".\n"
                "Exit status: 0 valid or allowed, 1 invalid or denied, 2 usage "
@@ -315,6 +320,35 @@ cmd_policy_explain(int argc, char **argv)
     return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+/* Prints the verdict on the chain through FILES, oldest first. */
+static int
+cmd_audit_verify(int nfiles, char **files)
+{
+    struct audit_verify_result r;
+    int rc;
+
+    if (nfiles < 1)
+        return usage_error("audit verify needs one or more FILEs", NULL);
+    rc = audit_verify((const char *const *)files, (size_t)nfiles, &r);
+    if (rc == 0) {
+        printf("valid: %llu records, seq %llu to %llu, in %d file%s\n",
+               (unsigned long long)r.records, (unsigned long long)r.first_seq,
+               (unsigned long long)r.last_seq, nfiles, nfiles == 1 ? "" : "s");
+        return EXIT_OK;
+    }
+    if (rc == CUST_ERR_AUDIT) {
+        printf("%s:%llu: ", files[r.file], (unsigned long long)r.line);
+        if (r.has_seq)
+            printf("seq %llu: ", (unsigned long long)r.seq);
+        printf("%s\n", r.reason);
+        return EXIT_FAIL;
+    }
+    fprintf(stderr, "custodianctl: %s: %s\n",
+            rc == CUST_ERR_IO ? files[r.file] : "audit verify",
+            r.reason[0] ? r.reason : cust_err_str(rc));
+    return EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -326,6 +360,9 @@ main(int argc, char **argv)
         printf("custodianctl %s\n", CUSTODIAN_VERSION);
         return EXIT_OK;
     }
+    if (argc >= 3 && strcmp(argv[1], "audit") == 0 &&
+        strcmp(argv[2], "verify") == 0)
+        return cmd_audit_verify(argc - 3, argv + 3);
     if (argc < 3 || strcmp(argv[1], "policy") != 0)
         return usage_error("unknown command", argc > 1 ? argv[1] : NULL);
     if (strcmp(argv[2], "check") == 0)

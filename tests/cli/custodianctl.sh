@@ -70,6 +70,30 @@ run 2 policy explain -c "$conf" --uid 1 frobnicate release
 run 2 policy explain -c "$conf" --uid 1 sign release -d sha1
 run 2 nonsense
 run 3 policy explain -c "$work/bad.conf" --uid 5 sign k
+# Audit verify, on a log made here by the documented rule: each record's
+# "prev" is the SHA-256 of the line before it, line feed excluded.
+prev=$(printf '0%.0s' $(seq 64))
+: >"$work/audit.log"
+for i in 1 2 3 4; do
+    line="{\"seq\":$i,\"time\":\"2026-12-03T19:40:0${i}.000000Z\",\"prev\":\"$prev\",\"event\":\"sign\",\"key\":\"release\"}"
+    printf '%s\n' "$line" >>"$work/audit.log"
+    prev=$(printf '%s' "$line" | sha256sum | cut -d' ' -f1)
+done
+run 0 audit verify "$work/audit.log"
+grep -qx "valid: 4 records, seq 1 to 4, in 1 file" "$work/out" ||
+    fail "verify printed: $(cat "$work/out")"
+cp "$work/audit.log" "$work/tampered.log"
+sed -i '2s/"key":"release"/"key":"forged"/' "$work/tampered.log"
+run 1 audit verify "$work/tampered.log"
+grep -qx "$work/tampered.log:3: seq 3: prev does not match the previous record" \
+    "$work/out" || fail "tampering not found at line 3: $(cat "$work/out")"
+sed '3d' "$work/audit.log" >"$work/gap.log"
+run 1 audit verify "$work/gap.log"
+grep -q ":3: seq 4: seq 4 follows 2" "$work/out" ||
+    fail "missing record not found: $(cat "$work/out")"
+run 2 audit verify "$work/no-such.log"
+run 2 audit verify
+
 run 0 --help
 grep -q "policy check" "$work/out" || fail "--help lacks policy check"
-echo "ok: custodianctl policy check and explain"
+echo "ok: custodianctl policy check, explain, audit verify"
