@@ -12,6 +12,11 @@
 #ifndef CUSTODIAN_ERROR_H
 #define CUSTODIAN_ERROR_H
 
+/* Marks the functions libcustodian exports. */
+#ifndef CUST_API
+#define CUST_API __attribute__((visibility("default")))
+#endif
+
 enum cust_err {
     CUST_OK = 0,
     CUST_ERR_INTERNAL = -1,         /* a bug or an unexpected library failure */
@@ -54,12 +59,12 @@ enum cust_err {
  * Returns a short lower-case description of CODE, suitable for a log line
  * or an error answer. Never NULL; unknown codes get a generic text.
  */
-const char *cust_err_str(int code);
+CUST_API const char *cust_err_str(int code);
 
 /*
  * Returns the symbolic name of CODE ("CUST_ERR_PIN_INCORRECT"), for logs
  * and machine-readable output. Never NULL.
  */
-const char *cust_err_name(int code);
+CUST_API const char *cust_err_name(int code);
 
 #endif

@@ -1,0 +1,76 @@
+/*
+ * libcustodian: the client side of custodiand's signing protocol
+ * (docs/protocol.md). Every custodian client uses it; none of them
+ * touches PKCS#11.
+ *
+ * A connection is used by one thread at a time. Calls block until the
+ * daemon answers. Functions return 0 or a negative custodian error
+ * (custodian/error.h); when the daemon refused a request, its message
+ * is in cust_message().
+ */
+#ifndef CUSTODIAN_CLIENT_H
+#define CUSTODIAN_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custodian/error.h"
+
+/* Where the daemon listens unless $CUSTODIAN_SOCKET says otherwise. */
+#define CUST_SOCKET_DEFAULT "/run/custodian/sign.sock"
+
+struct cust_conn;
+
+struct cust_key {
+    char name[65];
+    char type[17];        /* ecdsa-p256, ed25519, rsa-2048, ... */
+    uint32_t version;     /* the active version */
+    char fingerprint[65]; /* SHA256:... as ssh-keygen -l prints it */
+};
+
+struct cust_sign_req {
+    const char *key;
+    const char *digest;  /* sha256, sha384, sha512; NULL for Ed25519 */
+    const uint8_t *data; /* the digest, or for Ed25519 the message */
+    size_t len;
+    const char *scheme;         /* NULL for the key's own */
+    const char *ns;             /* namespace, or NULL */
+    const char *const *context; /* name, value, name, value, ..., NULL */
+};
+
+struct cust_signature {
+    struct cust_key key; /* the key and version that signed */
+    char scheme[17];
+    uint8_t sig[1024];
+    size_t siglen;
+};
+
+/*
+ * Connects to the daemon at PATH (NULL: $CUSTODIAN_SOCKET, else
+ * CUST_SOCKET_DEFAULT) and says hello as NAME ("custodian-sign 0.1.0").
+ * Returns 0 and *OUT, CUST_ERR_IO if the socket cannot be reached, or the
+ * daemon's refusal.
+ */
+CUST_API int cust_connect(const char *path, const char *name,
+                          struct cust_conn **out);
+
+/* Closes the connection; accepts NULL. */
+CUST_API void cust_close(struct cust_conn *c);
+
+/* The keys this caller may list: at most MAX into KEYS, *N set. */
+CUST_API int cust_list(struct cust_conn *c, struct cust_key *keys, size_t max,
+                       size_t *n);
+
+/* KEY's description and DER public key (at most MAX bytes). */
+CUST_API int cust_pubkey(struct cust_conn *c, const char *key,
+                         struct cust_key *info, uint8_t *spki, size_t max,
+                         size_t *len);
+
+/* Signs REQ; the signature and the key version that made it in *OUT. */
+CUST_API int cust_sign(struct cust_conn *c, const struct cust_sign_req *req,
+                       struct cust_signature *out);
+
+/* The daemon's message for the last refusal on C, or "". */
+CUST_API const char *cust_message(const struct cust_conn *c);
+
+#endif

@@ -1,0 +1,290 @@
+/*
+ * libcustodian: one blocking request and answer at a time over the
+ * daemon's Unix socket, encoded and decoded by the wire module.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "custodian/client.h"
+#include "wire.h"
+
+struct cust_conn {
+    int fd;
+    uint8_t *frame; /* the last answer frame; bodies are views into it */
+    char message[WIRE_MESSAGE_MAX + 1];
+};
+
+const char *
+cust_message(const struct cust_conn *c)
+{
+    return c->message;
+}
+
+static int
+client_send(struct cust_conn *c, const struct buf *out)
+{
+    const uint8_t *p = out->data;
+    size_t left = out->len;
+    ssize_t n;
+
+    while (left > 0) {
+        n = send(c->fd, p, left, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return CUST_ERR_IO;
+        p += n;
+        left -= (size_t)n;
+    }
+    return 0;
+}
+
+static int
+client_read_full(int fd, uint8_t *p, size_t len)
+{
+    ssize_t n;
+
+    while (len > 0) {
+        n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return CUST_ERR_IO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads one answer frame; *TYPE and BODY describe it. An ERROR answer is
+ * returned as its code, with the message kept. */
+static int
+client_recv(struct cust_conn *c, uint8_t *type, struct buf *body)
+{
+    uint8_t hdr[WIRE_HEADER];
+    struct wire_error e;
+    struct buf lenbuf;
+    uint32_t n;
+    int rc;
+
+    if (client_read_full(c->fd, hdr, sizeof(hdr)) != 0)
+        return CUST_ERR_IO;
+    buf_view(&lenbuf, hdr, sizeof(hdr));
+    buf_get_u32(&lenbuf, &n);
+    if (n == 0 || n > WIRE_FRAME_MAX)
+        return CUST_ERR_PROTOCOL;
+    free(c->frame);
+    c->frame = malloc(WIRE_HEADER + (size_t)n);
+    if (c->frame == NULL)
+        return CUST_ERR_NOMEM;
+    memcpy(c->frame, hdr, sizeof(hdr));
+    if (client_read_full(c->fd, c->frame + WIRE_HEADER, n) != 0)
+        return CUST_ERR_IO;
+    wire_open(c->frame, WIRE_HEADER + (size_t)n, type, body);
+    c->message[0] = '\0';
+    if (*type != WIRE_ERROR)
+        return 0;
+    rc = wire_get_error(body, &e);
+    if (rc != 0)
+        return rc;
+    memcpy(c->message, e.message, sizeof(c->message));
+    return e.code;
+}
+
+/* Sends OUT and reads its answer, expecting WANT. */
+static int
+client_call(struct cust_conn *c, struct buf *out, uint8_t want,
+            struct buf *body)
+{
+    uint8_t type = 0;
+    int rc = buf_status(out);
+
+    if (rc == 0)
+        rc = client_send(c, out);
+    buf_free(out);
+    if (rc == 0)
+        rc = client_recv(c, &type, body);
+    if (rc == 0 && type != want)
+        rc = CUST_ERR_PROTOCOL;
+    return rc;
+}
+
+static int
+client_open(const char *path, int *out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return CUST_ERR_ARG;
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return CUST_ERR_IO;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return CUST_ERR_IO;
+    }
+    *out = fd;
+    return 0;
+}
+
+int
+cust_connect(const char *path, const char *name, struct cust_conn **out)
+{
+    struct wire_hello h = {.version = WIRE_VERSION};
+    struct cust_conn *c;
+    struct buf req, body;
+    int rc;
+
+    if (path == NULL)
+        path = getenv("CUSTODIAN_SOCKET");
+    if (path == NULL || *path == '\0')
+        path = CUST_SOCKET_DEFAULT;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return CUST_ERR_NOMEM;
+    rc = client_open(path, &c->fd);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    snprintf(h.name, sizeof(h.name), "%s", name);
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_hello(&req, WIRE_HELLO, &h);
+    rc = client_call(c, &req, WIRE_HELLO_OK, &body);
+    if (rc == 0)
+        rc = wire_get_hello(&body, WIRE_HELLO_OK, &h);
+    if (rc != 0) {
+        cust_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void
+cust_close(struct cust_conn *c)
+{
+    if (c == NULL)
+        return;
+    close(c->fd);
+    free(c->frame);
+    free(c);
+}
+
+static void
+client_key(const struct wire_keyinfo *w, struct cust_key *k)
+{
+    snprintf(k->name, sizeof(k->name), "%s", w->name);
+    snprintf(k->type, sizeof(k->type), "%s", w->type);
+    k->version = w->version;
+    snprintf(k->fingerprint, sizeof(k->fingerprint), "%s", w->fingerprint);
+}
+
+int
+cust_list(struct cust_conn *c, struct cust_key *keys, size_t max, size_t *n)
+{
+    struct wire_keyinfo infos[64];
+    struct buf req, body;
+    uint32_t count = 0, i;
+    int rc;
+
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_list(&req);
+    rc = client_call(c, &req, WIRE_KEYS, &body);
+    if (rc == 0)
+        rc = wire_get_keys(&body, infos, 64, &count);
+    if (rc != 0)
+        return rc;
+    for (i = 0; i < count && i < max; i++)
+        client_key(&infos[i], &keys[i]);
+    *n = i;
+    return 0;
+}
+
+int
+cust_pubkey(struct cust_conn *c, const char *key, struct cust_key *info,
+            uint8_t *spki, size_t max, size_t *len)
+{
+    struct wire_keyinfo w;
+    struct buf req, body;
+    const uint8_t *p;
+    size_t n = 0;
+    int rc;
+
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_pubkey(&req, key);
+    rc = client_call(c, &req, WIRE_PUBKEY_OK, &body);
+    if (rc == 0)
+        rc = wire_get_pubkey_ok(&body, &w, &p, &n);
+    if (rc == 0 && n > max)
+        rc = CUST_ERR_TOO_BIG;
+    if (rc != 0)
+        return rc;
+    client_key(&w, info);
+    memcpy(spki, p, n);
+    *len = n;
+    return 0;
+}
+
+/* Copies REQ into the wire's form, checking its lengths. */
+static int
+client_sign_req(const struct cust_sign_req *r, struct wire_sign *s)
+{
+    size_t i;
+
+    memset(s, 0, sizeof(*s));
+    if (strlen(r->key) > WIRE_NAME_MAX || r->len > WIRE_DATA_MAX ||
+        (r->ns != NULL && strlen(r->ns) > WIRE_NS_MAX))
+        return CUST_ERR_TOO_BIG;
+    strcpy(s->key, r->key);
+    snprintf(s->digest, sizeof(s->digest), "%s", r->digest ? r->digest : "");
+    snprintf(s->scheme, sizeof(s->scheme), "%s", r->scheme ? r->scheme : "");
+    if (r->ns != NULL)
+        strcpy(s->ns, r->ns);
+    s->data = r->data;
+    s->datalen = r->len;
+    for (i = 0; r->context != NULL && r->context[2 * i] != NULL; i++) {
+        if (i == WIRE_CTX_MAX || r->context[2 * i + 1] == NULL ||
+            strlen(r->context[2 * i]) > WIRE_CTX_NAME_MAX ||
+            strlen(r->context[2 * i + 1]) > WIRE_CTX_VALUE_MAX)
+            return CUST_ERR_TOO_BIG;
+        strcpy(s->ctx[i].name, r->context[2 * i]);
+        strcpy(s->ctx[i].value, r->context[2 * i + 1]);
+    }
+    s->nctx = (uint32_t)i;
+    return 0;
+}
+
+int
+cust_sign(struct cust_conn *c, const struct cust_sign_req *r,
+          struct cust_signature *out)
+{
+    struct wire_signature ws;
+    struct wire_sign s;
+    struct buf req, body;
+    int rc = client_sign_req(r, &s);
+
+    if (rc != 0)
+        return rc;
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_sign(&req, &s);
+    rc = client_call(c, &req, WIRE_SIGNATURE, &body);
+    if (rc == 0)
+        rc = wire_get_signature(&body, &ws);
+    if (rc == 0 && ws.siglen > sizeof(out->sig))
+        rc = CUST_ERR_PROTOCOL;
+    if (rc != 0)
+        return rc;
+    client_key(&ws.key, &out->key);
+    snprintf(out->scheme, sizeof(out->scheme), "%s", ws.scheme);
+    memcpy(out->sig, ws.sig, ws.siglen);
+    out->siglen = ws.siglen;
+    return 0;
+}

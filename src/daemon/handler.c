@@ -1,0 +1,347 @@
+/*
+ * Request handling on worker threads. The order is fixed: decide, act,
+ * make the audit record, and only when the audit log says the record is
+ * on disk, let the answer go. A signature whose record could not be
+ * written is thrown away.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "custodian/error.h"
+#include "handler.h"
+
+/* Client-supplied text in a record: printable ASCII, \xHH for the rest,
+ * so that no value can forge a field or break the one-line format. */
+static json_t *
+handler_text(const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char out[4 * WIRE_CTX_VALUE_MAX + 1];
+    size_t i, o = 0;
+
+    for (i = 0; i < len && o + 4 < sizeof(out); i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out[o++] = (char)c;
+            continue;
+        }
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = hex[c >> 4];
+        out[o++] = hex[c & 0xf];
+    }
+    out[o] = '\0';
+    return json_string(out);
+}
+
+static json_t *
+handler_hex(const uint8_t *p, size_t n)
+{
+    char out[2 * WIRE_DATA_MAX + 1];
+    size_t i;
+
+    for (i = 0; i < n && 2 * i + 2 < sizeof(out); i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+    out[2 * i] = '\0';
+    return json_string(out);
+}
+
+static json_t *
+handler_caller(const struct peer *p)
+{
+    return json_pack("{s:i, s:i, s:i, s:o, s:o}", "uid", (json_int_t)p->uid,
+                     "gid", (json_int_t)p->gid, "pid", (json_int_t)p->pid,
+                     "exe", handler_text(p->exe, strlen(p->exe)), "cgroup",
+                     handler_text(p->cgroup, strlen(p->cgroup)));
+}
+
+static int
+handler_exe_sha256(void *arg, uint8_t out[32])
+{
+    return peer_exe_sha256(arg, out);
+}
+
+static void
+handler_policy_caller(const struct peer *p, struct policy_caller *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->uid = p->uid;
+    c->gid = p->gid;
+    c->groups = p->groups;
+    c->ngroups = p->ngroups;
+    /* A replaced executable is no known executable at all. */
+    c->exe = p->exe_deleted || p->exe[0] == '\0' ? NULL : p->exe;
+    c->cgroup = p->cgroup[0] != '\0' ? p->cgroup : NULL;
+    c->exe_sha256 = handler_exe_sha256;
+    c->arg = (void *)(uintptr_t)p;
+}
+
+static long
+handler_latency_us(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000000L +
+           (now.tv_nsec - start->tv_nsec) / 1000;
+}
+
+/* The record's common part: who asked what, and what was decided. */
+static json_t *
+handler_record(struct handler_req *r, const char *op,
+               const struct policy_decision *d, int rc)
+{
+    json_t *rec = json_object();
+
+    json_object_set_new(rec, "event", json_string(op));
+    json_object_set_new(rec, "caller", handler_caller(r->peer));
+    json_object_set_new(rec, "identity",
+                        d->identity ? json_string(d->identity->name)
+                                    : json_null());
+    json_object_set_new(rec, "rule",
+                        d->rule[0] ? json_string(d->rule) : json_null());
+    json_object_set_new(rec, "key", handler_text(r->key, strlen(r->key)));
+    json_object_set_new(rec, "decision",
+                        json_string(d->result == 0 ? "allow" : "deny"));
+    json_object_set_new(rec, "error",
+                        rc == 0 ? json_null() : json_string(cust_err_name(rc)));
+    json_object_set_new(rec, "reason",
+                        rc == 0 ? json_null() : json_string(d->reason));
+    return rec;
+}
+
+/* Replaces whatever answer REQ had with an ERROR frame. */
+static void
+handler_error(struct handler_req *r, int code, const char *message)
+{
+    buf_free(&r->answer);
+    buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_error(&r->answer, code, message);
+}
+
+static void
+handler_audited(void *arg, int status, uint64_t seq)
+{
+    struct handler_req *r = arg;
+
+    (void)seq;
+    if (status != 0)
+        handler_error(r, CUST_ERR_AUDIT,
+                      "audit record not written; nothing released");
+    r->done(r);
+}
+
+/* Submits REC for REQ; the answer goes when the record is durable. */
+static void
+handler_commit(struct handler_req *r, json_t *rec)
+{
+    json_object_set_new(rec, "latency_us",
+                        json_integer(handler_latency_us(&r->start)));
+    if (audit_submit(r->env->audit, rec, handler_audited, r) != 0) {
+        handler_error(r, CUST_ERR_AUDIT,
+                      "audit record not written; nothing released");
+        r->done(r);
+    }
+    json_decref(rec);
+}
+
+static void
+handler_keyinfo(const struct keystore_key *k, struct wire_keyinfo *out)
+{
+    snprintf(out->name, sizeof(out->name), "%s", k->name);
+    snprintf(out->type, sizeof(out->type), "%s", alg_keytype_name(k->type));
+    out->version = k->version;
+    snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", k->fingerprint);
+}
+
+/* LIST: the keys this caller may list; one record names them all. */
+static void
+handler_list(struct handler_req *r, const struct policy_caller *c)
+{
+    struct wire_keyinfo infos[64];
+    struct policy_request pr = {.op = CONF_OP_LIST};
+    struct policy_decision d = {0}, last = {.grant = -1};
+    const struct keystore_key *k;
+    json_t *names = json_array(), *rec;
+    uint32_t n = 0;
+    size_t i;
+
+    for (i = 0; (k = keystore_at(r->env->keys, i)) != NULL && n < 64; i++) {
+        pr.key = k->name;
+        if (policy_decide(r->env->policy, c, &pr, time(NULL), 0, &d) != 0)
+            continue;
+        handler_keyinfo(k, &infos[n++]);
+        json_array_append_new(names, json_string(k->name));
+        last = d;
+    }
+    if (n == 0)
+        last = d; /* the last refusal explains the empty list */
+    wire_put_keys(&r->answer, infos, n);
+    rec = handler_record(r, "list", &last, 0);
+    json_object_set_new(rec, "decision", json_string("allow"));
+    json_object_set_new(rec, "keys", names);
+    handler_commit(r, rec);
+}
+
+/* PUBKEY: the public key, if the policy allows it. */
+static void
+handler_pubkey(struct handler_req *r, const struct policy_caller *c)
+{
+    struct policy_request pr = {.op = CONF_OP_PUBKEY, .key = r->key};
+    const struct keystore_key *k = keystore_find(r->env->keys, r->key);
+    struct policy_decision d;
+    struct wire_keyinfo info;
+    int rc = policy_decide(r->env->policy, c, &pr, time(NULL), 0, &d);
+
+    /* Unknown keys are denied like forbidden ones: no probing names. */
+    if (rc == 0 && k == NULL)
+        rc = CUST_ERR_KEY_NOT_FOUND;
+    if (rc == 0) {
+        handler_keyinfo(k, &info);
+        wire_put_pubkey_ok(&r->answer, &info, k->spki, k->spkilen);
+    } else {
+        handler_error(r, rc,
+                      rc == CUST_ERR_KEY_NOT_FOUND ? "no such key" : d.reason);
+    }
+    handler_commit(r, handler_record(r, "pubkey", &d, rc));
+}
+
+/* Checks the algorithm names of a SIGN request against the key. */
+static int
+handler_sign_args(const struct handler_req *r, const struct keystore_key *k,
+                  int *md, int *scheme, const char **why)
+{
+    const struct wire_sign *s = &r->sign;
+
+    *scheme = s->scheme[0] ? alg_scheme_from_name(s->scheme)
+                           : (int)alg_default_scheme(k->type);
+    if (*scheme < 0 || alg_scheme_fits(k->type, *scheme) != 0) {
+        *why = "scheme does not fit the key";
+        return CUST_ERR_SCHEME;
+    }
+    if (*scheme == ALG_SCHEME_ED25519) {
+        *md = ALG_DIGEST_NONE;
+        *why = "Ed25519 signs the message and takes no digest";
+        return s->digest[0] ? CUST_ERR_DIGEST : 0;
+    }
+    *md = alg_digest_from_name(s->digest);
+    *why = *md < 0 ? "unknown or refused digest"
+                   : "digest length does not match its algorithm";
+    if (*md < 0)
+        return CUST_ERR_DIGEST;
+    return s->datalen == alg_digest_len(*md) ? 0 : CUST_ERR_DIGEST_LEN;
+}
+
+/* Signs on the token and puts the SIGNATURE frame in the answer. */
+static int
+handler_do_sign(struct handler_req *r, const struct keystore_key *k, int md,
+                int scheme, json_t *rec)
+{
+    struct wire_signature ws = {0};
+    uint8_t sig[ALG_SIG_MAX];
+    size_t siglen = 0;
+    int rc;
+
+    if (scheme == ALG_SCHEME_ED25519)
+        rc = token_sign_message(k->tk, scheme, ALG_DIGEST_NONE, r->sign.data,
+                                r->sign.datalen, sig, &siglen);
+    else
+        rc = token_sign_digest(k->tk, scheme, md, r->sign.data, r->sign.datalen,
+                               sig, &siglen);
+    if (rc != 0)
+        return rc;
+    handler_keyinfo(k, &ws.key);
+    snprintf(ws.scheme, sizeof(ws.scheme), "%s", alg_scheme_name(scheme));
+    ws.sig = sig;
+    ws.siglen = siglen;
+    json_object_set_new(rec, "signature", handler_hex(sig, siglen));
+    return wire_put_signature(&r->answer, &ws);
+}
+
+static json_t *
+handler_context(const struct wire_sign *s)
+{
+    json_t *ctx = json_object();
+    uint32_t i;
+
+    for (i = 0; i < s->nctx; i++)
+        json_object_set_new(
+            ctx, s->ctx[i].name,
+            handler_text(s->ctx[i].value, strlen(s->ctx[i].value)));
+    return ctx;
+}
+
+/* SIGN: check, decide, sign, and record what was signed. */
+static void
+handler_sign(struct handler_req *r, const struct policy_caller *c)
+{
+    const struct keystore_key *k = keystore_find(r->env->keys, r->key);
+    struct policy_request pr = {.op = CONF_OP_SIGN, .key = r->key};
+    struct policy_decision d = {.result = CUST_ERR_DENIED, .grant = -1};
+    const char *why = "no such key";
+    int md = 0, scheme = 0, rc = CUST_ERR_KEY_NOT_FOUND;
+    json_t *rec;
+
+    if (k != NULL)
+        rc = handler_sign_args(r, k, &md, &scheme, &why);
+    if (rc != 0)
+        snprintf(d.reason, sizeof(d.reason), "%s", why);
+    if (rc == 0) {
+        pr.digest = md;
+        pr.scheme = scheme;
+        pr.ns = r->sign.ns[0] ? r->sign.ns : NULL;
+        rc =
+            policy_decide(r->env->policy, c, &pr, time(NULL),
+                          (double)r->start.tv_sec + r->start.tv_nsec / 1e9, &d);
+        why = d.reason;
+    }
+    rec = handler_record(r, "sign", &d, rc);
+    json_object_set_new(rec, "version",
+                        k ? json_integer(k->version) : json_null());
+    json_object_set_new(rec, "fingerprint",
+                        k ? json_string(k->fingerprint) : json_null());
+    json_object_set_new(rec, "scheme", json_string(alg_scheme_name(scheme)));
+    json_object_set_new(rec, "digest_alg",
+                        json_string(md > 0 ? alg_digest_name(md) : "none"));
+    json_object_set_new(rec, "digest",
+                        handler_hex(r->sign.data, r->sign.datalen));
+    json_object_set_new(rec, "namespace",
+                        r->sign.ns[0]
+                            ? handler_text(r->sign.ns, strlen(r->sign.ns))
+                            : json_null());
+    json_object_set_new(rec, "context", handler_context(&r->sign));
+    if (rc == 0)
+        rc = handler_do_sign(r, k, md, scheme, rec);
+    if (rc != 0) {
+        json_object_set_new(rec, "error", json_string(cust_err_name(rc)));
+        handler_error(r, rc,
+                      rc == CUST_ERR_DENIED || rc == CUST_ERR_RATE_LIMITED ||
+                              rc == CUST_ERR_EXPIRED || k == NULL
+                          ? why
+                          : cust_err_str(rc));
+    }
+    handler_commit(r, rec);
+}
+
+void
+handler_run(void *arg)
+{
+    struct handler_req *r = arg;
+    struct policy_caller c;
+
+    handler_policy_caller(r->peer, &c);
+    buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
+    switch (r->type) {
+    case WIRE_LIST:
+        handler_list(r, &c);
+        break;
+    case WIRE_PUBKEY:
+        handler_pubkey(r, &c);
+        break;
+    default:
+        handler_sign(r, &c);
+        break;
+    }
+}

@@ -1,0 +1,53 @@
+/*
+ * What the daemon does with one request: decide it by policy, carry it
+ * out on the token, write its audit record, and make the answer frame.
+ * Runs on a worker thread; the answer is released only when the audit log
+ * reports the record durable.
+ */
+#ifndef CUSTODIAN_HANDLER_H
+#define CUSTODIAN_HANDLER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "audit.h"
+#include "buf.h"
+#include "keystore.h"
+#include "peer.h"
+#include "policy.h"
+#include "wire.h"
+
+/* What every request shares: the daemon's long-lived parts. */
+struct handler_env {
+    struct policy *policy;
+    const struct keystore *keys;
+    struct audit *audit;
+};
+
+struct handler_req;
+
+/* Called once per request, on the audit writer's thread or the worker's,
+ * when REQ->answer holds the frame to send. */
+typedef void (*handler_done_fn)(struct handler_req *req);
+
+struct handler_req {
+    const struct handler_env *env;
+    const struct peer *peer; /* the connection's caller */
+    uint8_t type;            /* WIRE_LIST, WIRE_PUBKEY or WIRE_SIGN */
+    char key[WIRE_NAME_MAX + 1];
+    struct wire_sign sign; /* for WIRE_SIGN; data points to DATA */
+    uint8_t data[WIRE_DATA_MAX];
+    struct timespec start; /* when the request arrived */
+    struct buf answer;     /* the answer frame, filled by the handler */
+    handler_done_fn done;
+    void *arg; /* the connection's */
+};
+
+/*
+ * Handles REQ: decides, acts, audits, and calls req->done when the
+ * answer is ready (possibly on another thread). Never fails: every
+ * failure becomes an ERROR answer, audited like any other.
+ */
+void handler_run(void *req);
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * custodiand: reads its configuration, opens the tokens, the audit log
+ * and the keys, and serves the signing socket until told to stop. main()
+ * only calls the named steps below.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <jansson.h>
+
+#include "custodian/error.h"
+#include "audit.h"
+#include "conf.h"
+#include "handler.h"
+#include "keystore.h"
+#include "log.h"
+#include "policy.h"
+#include "server.h"
+#include "token.h"
+#include "workers.h"
+
+/* Jobs waiting for a worker, across all connections, at most. */
+#define MAIN_QUEUE_MAX 4096
+
+struct daemon {
+    const char *conf_path;
+    struct conf *conf;
+    struct token **tokens;
+    struct audit *audit;
+    struct keystore *keys;
+    struct policy *policy;
+    struct workers *workers;
+    struct handler_env env;
+    struct server *server;
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: custodiand [-c FILE] [-v]\n"
+               "  -c, --config FILE   configuration (default " CONF_DEFAULT_PATH
+               ")\n"
+               "  -v, --verbose       log at debug level\n"
+               "  -h, --help          show this help\n"
+               "      --version       show the version\n"
+               "Runs in the foreground; stop it with SIGTERM.\n");
+}
+
+static int
+parse_args(int argc, char **argv, struct daemon *d)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    d->conf_path = CONF_DEFAULT_PATH;
+    while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            d->conf_path = optarg;
+            break;
+        case 'v':
+            log_threshold = LOG_LEVEL_DEBUG;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("custodiand %s\n", CUSTODIAN_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    return optind == argc ? 0 : -1;
+}
+
+/* No core dumps, no ptrace attach by other users: key handles and PIN
+ * buffers stay in this process. */
+static void
+harden(void)
+{
+    struct rlimit none = {0, 0};
+
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int
+load_conf(struct daemon *d)
+{
+    struct conf_errors errs;
+    size_t i;
+
+    if (conf_load(d->conf_path, &d->conf, &errs) == 0)
+        return 0;
+    for (i = 0; i < errs.n; i++)
+        log_error("%s", errs.lines[i]);
+    conf_errors_free(&errs);
+    return -1;
+}
+
+static int
+open_tokens(struct daemon *d)
+{
+    const struct conf_token *t;
+    struct token_config tc;
+    size_t i;
+    int rc;
+
+    d->tokens = calloc(d->conf->ntokens, sizeof(*d->tokens));
+    if (d->tokens == NULL)
+        return -1;
+    for (i = 0; i < d->conf->ntokens; i++) {
+        t = &d->conf->tokens[i];
+        tc = (struct token_config){t->module,         t->uri,      t->pin_file,
+                                   t->pin_credential, t->sessions, 0};
+        rc = token_open(&tc, &d->tokens[i]);
+        if (rc != 0) {
+            log_error("token \"%s\": %s (%s)", t->name, cust_err_str(rc),
+                      token_error_detail());
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Records a lifecycle event; the daemon does not go on without it. */
+static int
+audit_event(struct daemon *d, json_t *rec)
+{
+    int rc = audit_write(d->audit, rec, NULL);
+
+    json_decref(rec);
+    if (rc != 0)
+        log_error("audit log: %s", cust_err_str(rc));
+    return rc;
+}
+
+static void
+key_created(void *arg, const struct keystore_key *k)
+{
+    struct daemon *d = arg;
+
+    log_info("key \"%s\" version %u generated on its token", k->name,
+             k->version);
+    audit_event(d, json_pack("{s:s, s:s, s:i, s:s, s:s}", "event",
+                             "key-created", "key", k->name, "version",
+                             (int)k->version, "type", alg_keytype_name(k->type),
+                             "fingerprint", k->fingerprint));
+}
+
+static int
+open_state(struct daemon *d)
+{
+    int rc = audit_open(d->conf->audit_path, &d->audit);
+
+    if (rc != 0) {
+        log_error("audit log %s: %s", d->conf->audit_path, cust_err_str(rc));
+        return -1;
+    }
+    if (audit_recovered_bytes(d->audit) > 0)
+        log_warn("audit log: cut %llu bytes of an unfinished record",
+                 (unsigned long long)audit_recovered_bytes(d->audit));
+    if (audit_event(d, json_pack("{s:s, s:s}", "event", "start", "version",
+                                 CUSTODIAN_VERSION)) != 0)
+        return -1;
+    rc = keystore_open(d->conf, d->tokens, key_created, d, &d->keys);
+    if (rc != 0) {
+        log_error("%s", keystore_error());
+        return -1;
+    }
+    if (policy_new(d->conf, &d->policy) != 0 ||
+        workers_start(d->conf->limits.workers, MAIN_QUEUE_MAX, &d->workers) !=
+            0)
+        return -1;
+    d->env = (struct handler_env){d->policy, d->keys, d->audit};
+    return 0;
+}
+
+static void
+shut_down(struct daemon *d)
+{
+    size_t i;
+
+    server_free(d->server);
+    workers_stop(d->workers);
+    if (d->audit != NULL) {
+        audit_event(d, json_pack("{s:s}", "event", "stop"));
+        audit_close(d->audit);
+    }
+    keystore_free(d->keys);
+    policy_free(d->policy);
+    for (i = 0; d->tokens != NULL && i < d->conf->ntokens; i++)
+        token_close(d->tokens[i]);
+    free(d->tokens);
+    conf_free(d->conf);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct daemon d = {0};
+    int rc = 1;
+
+    log_init("custodiand", LOG_LEVEL_INFO);
+    if (parse_args(argc, argv, &d) != 0)
+        return 2;
+    harden();
+    if (load_conf(&d) == 0 && open_tokens(&d) == 0 && open_state(&d) == 0 &&
+        server_new(d.conf, &d.env, d.workers, &d.server) == 0)
+        rc = server_run(d.server);
+    shut_down(&d);
+    return rc == 0 ? 0 : 1;
+}

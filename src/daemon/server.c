@@ -1,0 +1,533 @@
+/*
+ * Connections and their requests. Everything here runs on the loop
+ * thread except complete(), which worker and audit threads call to hand
+ * an answer back; it only queues and wakes the loop.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "custodian/error.h"
+#include "log.h"
+#include "peer.h"
+#include "server.h"
+
+struct conn;
+
+/* One request, from its frame to its answer. */
+struct req {
+    struct handler_req h; /* first: handler callbacks get this pointer */
+    struct req *next;     /* in the connection's arrival order */
+    struct req *done_next;
+    struct conn *conn;
+    int done; /* h.answer is final */
+};
+
+struct conn {
+    struct server *srv;
+    struct conn *prev, *next; /* all connections of the server */
+    struct bufferevent *bev;  /* NULL once the client is gone */
+    struct peer peer;
+    int hello;       /* HELLO received */
+    int close_after; /* close once the answers are out */
+    struct req *head, *tail;
+    unsigned pending;
+};
+
+struct server {
+    const struct conf *conf;
+    const struct handler_env *env;
+    struct workers *workers;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *wake, *sigterm, *sigint;
+    pthread_mutex_t lock; /* guards the completed list */
+    struct req *completed;
+    struct conn *conns;
+    unsigned nconns;
+    unsigned inflight; /* requests of all connections not yet answered */
+    int stopping;
+};
+
+static void conn_flush(struct conn *c);
+
+/* Called on any thread when a request's answer is final. */
+static void
+complete(struct handler_req *h)
+{
+    struct req *r = (struct req *)h;
+    struct server *s = r->conn->srv;
+
+    pthread_mutex_lock(&s->lock);
+    r->done_next = s->completed;
+    s->completed = r;
+    pthread_mutex_unlock(&s->lock);
+    event_active(s->wake, EV_READ, 0);
+}
+
+/* Loop thread: marks completed requests done and sends what can go. */
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    struct req *r, *next;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&s->lock);
+    r = s->completed;
+    s->completed = NULL;
+    pthread_mutex_unlock(&s->lock);
+    for (; r != NULL; r = next) {
+        next = r->done_next;
+        r->done = 1;
+        conn_flush(r->conn);
+    }
+}
+
+static void
+conn_free(struct conn *c)
+{
+    struct server *s = c->srv;
+
+    if (c->bev != NULL)
+        bufferevent_free(c->bev);
+    peer_release(&c->peer);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c);
+    s->nconns--;
+}
+
+/* A new request at the end of C's queue; NULL when out of memory. */
+static struct req *
+conn_push(struct conn *c)
+{
+    struct req *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    r->conn = c;
+    r->h.peer = &c->peer;
+    r->h.env = c->srv->env;
+    r->h.done = complete;
+    clock_gettime(CLOCK_MONOTONIC, &r->h.start);
+    if (c->tail != NULL)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    c->pending++;
+    c->srv->inflight++;
+    return r;
+}
+
+/* Sends the answers at the head of the queue that are ready, in order. */
+static void
+conn_flush(struct conn *c)
+{
+    struct req *r;
+
+    while ((r = c->head) != NULL && r->done) {
+        if (c->bev != NULL)
+            bufferevent_write(c->bev, r->h.answer.data, r->h.answer.len);
+        c->head = r->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        c->pending--;
+        c->srv->inflight--;
+        buf_free(&r->h.answer);
+        free(r);
+    }
+    /* Stopping: the loop ends when the last answer has gone. */
+    if (c->srv->stopping && c->srv->inflight == 0)
+        event_base_loopexit(c->srv->base, NULL);
+    if (c->bev == NULL) {
+        if (c->pending == 0)
+            conn_free(c);
+        return;
+    }
+    if (c->pending < SERVER_INFLIGHT_MAX && !c->close_after)
+        bufferevent_enable(c->bev, EV_READ);
+    if (c->close_after && c->pending == 0 &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_free(c);
+}
+
+/* Queues an answer made on the loop thread (HELLO, PING, errors). */
+static void
+conn_answer_now(struct conn *c, void (*put)(struct buf *, const void *),
+                const void *arg)
+{
+    struct req *r = conn_push(c);
+
+    if (r == NULL) {
+        c->close_after = 1;
+        return;
+    }
+    buf_init(&r->h.answer, WIRE_FRAME_MAX + WIRE_HEADER);
+    put(&r->h.answer, arg);
+    r->done = 1;
+}
+
+struct err_arg {
+    int code;
+    const char *msg;
+};
+
+static void
+put_error(struct buf *b, const void *arg)
+{
+    const struct err_arg *e = arg;
+
+    wire_put_error(b, e->code, e->msg);
+}
+
+static void
+conn_error(struct conn *c, int code, const char *msg)
+{
+    struct err_arg e = {code, msg};
+
+    conn_answer_now(c, put_error, &e);
+}
+
+static void
+put_hello_ok(struct buf *b, const void *arg)
+{
+    struct wire_hello h = {WIRE_VERSION, "custodiand " CUSTODIAN_VERSION,
+                           WIRE_FRAME_MAX, SERVER_INFLIGHT_MAX};
+
+    (void)arg;
+    wire_put_hello(b, WIRE_HELLO_OK, &h);
+}
+
+static void
+put_pong(struct buf *b, const void *arg)
+{
+    wire_put_ping(b, WIRE_PONG, arg);
+}
+
+static void
+conn_hello(struct conn *c, struct buf *body)
+{
+    struct wire_hello h;
+    int rc = wire_get_hello(body, WIRE_HELLO, &h);
+
+    if (rc == 0 && h.version != WIRE_VERSION) {
+        conn_error(c, CUST_ERR_VERSION, "this daemon speaks version 1");
+        c->close_after = 1;
+        return;
+    }
+    if (rc != 0) {
+        conn_error(c, rc, "malformed HELLO");
+        c->close_after = 1;
+        return;
+    }
+    c->hello = 1;
+    conn_answer_now(c, put_hello_ok, NULL);
+}
+
+/* Decodes a request that needs a worker and hands it over. */
+static void
+conn_job(struct conn *c, uint8_t type, struct buf *body)
+{
+    struct req *r = conn_push(c);
+    int rc;
+
+    if (r == NULL) {
+        c->close_after = 1;
+        return;
+    }
+    r->h.type = type;
+    if (type == WIRE_LIST) {
+        rc = wire_get_empty(body);
+    } else if (type == WIRE_PUBKEY) {
+        rc = wire_get_pubkey(body, r->h.key);
+    } else {
+        rc = wire_get_sign(body, &r->h.sign);
+        if (rc == 0) {
+            /* The frame is drained after this: keep a copy. */
+            memcpy(r->h.data, r->h.sign.data, r->h.sign.datalen);
+            r->h.sign.data = r->h.data;
+            memcpy(r->h.key, r->h.sign.key, sizeof(r->h.key));
+        }
+    }
+    if (rc == 0)
+        rc = workers_submit(c->srv->workers, handler_run, &r->h);
+    if (rc != 0) {
+        buf_init(&r->h.answer, WIRE_FRAME_MAX + WIRE_HEADER);
+        wire_put_error(&r->h.answer, rc,
+                       rc == CUST_ERR_BUSY ? "daemon busy; retry"
+                                           : "malformed request");
+        r->done = 1;
+    }
+}
+
+static void
+conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
+{
+    char payload[WIRE_MESSAGE_MAX + 1];
+
+    if (!c->hello && type != WIRE_HELLO) {
+        conn_error(c, CUST_ERR_PROTOCOL, "HELLO must come first");
+        c->close_after = 1;
+        return;
+    }
+    switch (type) {
+    case WIRE_HELLO:
+        if (c->hello)
+            conn_error(c, CUST_ERR_PROTOCOL, "HELLO was already sent");
+        else
+            conn_hello(c, body);
+        break;
+    case WIRE_PING:
+        if (wire_get_ping(body, payload) == 0)
+            conn_answer_now(c, put_pong, payload);
+        else
+            conn_error(c, CUST_ERR_PROTOCOL, "malformed PING");
+        break;
+    case WIRE_LIST:
+    case WIRE_PUBKEY:
+    case WIRE_SIGN:
+        conn_job(c, type, body);
+        break;
+    default:
+        conn_error(c, CUST_ERR_UNKNOWN_MESSAGE, "unknown message type");
+        break;
+    }
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct buf body;
+    size_t frame = 0, len;
+    uint8_t type, *data;
+    int rc;
+
+    while (!c->close_after && c->pending < SERVER_INFLIGHT_MAX) {
+        len = evbuffer_get_length(in);
+        if (len < WIRE_HEADER)
+            break;
+        /* Only the length is read from these 4 contiguous bytes. */
+        data = evbuffer_pullup(in, WIRE_HEADER);
+        rc = wire_frame_check(data, len, &frame);
+        if (rc == 1)
+            break; /* the rest of the frame has not arrived */
+        if (rc != 0) {
+            conn_error(c, CUST_ERR_TOO_BIG, "frame length out of range");
+            c->close_after = 1;
+            break;
+        }
+        data = evbuffer_pullup(in, (ev_ssize_t)frame);
+        wire_open(data, frame, &type, &body);
+        conn_dispatch(c, type, &body);
+        evbuffer_drain(in, frame);
+    }
+    if (c->close_after || c->pending >= SERVER_INFLIGHT_MAX)
+        bufferevent_disable(bev, EV_READ);
+    conn_flush(c);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    if (c->close_after && c->pending == 0)
+        conn_free(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_TIMEOUT)
+        log_debug("closing idle connection of pid %ld", (long)c->peer.pid);
+    /* The client is gone (or idle): answers still owed are dropped, and
+     * the connection is freed once its last request has finished. */
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    if (c->pending == 0)
+        conn_free(c);
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+          int socklen, void *arg)
+{
+    struct server *s = arg;
+    struct conn *c;
+    struct timeval idle = {(time_t)s->conf->limits.idle_timeout, 0};
+
+    (void)l;
+    (void)sa;
+    (void)socklen;
+    if (s->stopping || s->nconns >= s->conf->limits.max_connections) {
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    /* Who is calling, read now, once, for the connection's life. */
+    if (peer_identify(fd, &c->peer) != 0) {
+        log_warn("caller refused: %s", peer_error());
+        free(c);
+        close(fd);
+        return;
+    }
+    c->srv = s;
+    c->next = s->conns;
+    if (s->conns != NULL)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        close(fd);
+        conn_free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_set_timeouts(c->bev, &idle, NULL);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Creates the listening socket with the configured mode and owners. */
+static int
+server_socket(const struct conf_listener *ls)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    mode_t old;
+
+    if (fd < 0)
+        return -1;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ls->path);
+    if (unlink(ls->path) != 0 && errno != ENOENT)
+        goto fail;
+    /* Bind with no access at all, then open up: no window where the
+     * socket is reachable with looser permissions than configured. */
+    old = umask(0777);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        umask(old);
+        goto fail;
+    }
+    umask(old);
+    if ((ls->has_owner || ls->has_group) &&
+        chown(ls->path, ls->has_owner ? ls->owner : (uid_t)-1,
+              ls->has_group ? ls->group : (gid_t)-1) != 0)
+        goto fail;
+    if (chmod(ls->path, ls->mode) != 0 || listen(fd, 1024) != 0)
+        goto fail;
+    return fd;
+fail:
+    log_error("%s: %s", ls->path, strerror(errno));
+    close(fd);
+    return -1;
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *s = arg;
+
+    (void)what;
+    log_info("signal %d: finishing requests in flight", (int)sig);
+    s->stopping = 1;
+    evconnlistener_disable(s->listener);
+    if (s->inflight == 0)
+        event_base_loopexit(s->base, NULL);
+}
+
+int
+server_new(const struct conf *conf, const struct handler_env *env,
+           struct workers *workers, struct server **out)
+{
+    struct server *s = calloc(1, sizeof(*s));
+    int fd;
+
+    if (s == NULL)
+        return CUST_ERR_NOMEM;
+    s->conf = conf;
+    s->env = env;
+    s->workers = workers;
+    pthread_mutex_init(&s->lock, NULL);
+    evthread_use_pthreads();
+    s->base = event_base_new();
+    fd = server_socket(&conf->sign);
+    if (s->base == NULL || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        server_free(s);
+        return CUST_ERR_IO;
+    }
+    s->listener = evconnlistener_new(s->base, on_accept, s,
+                                     LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    s->wake = event_new(s->base, -1, EV_PERSIST, on_wake, s);
+    s->sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
+    s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
+    if (s->listener == NULL || s->wake == NULL || s->sigterm == NULL ||
+        s->sigint == NULL || event_add(s->sigterm, NULL) != 0 ||
+        event_add(s->sigint, NULL) != 0) {
+        server_free(s);
+        return CUST_ERR_INTERNAL;
+    }
+    *out = s;
+    return 0;
+}
+
+int
+server_run(struct server *s)
+{
+    log_info("serving on %s", s->conf->sign.path);
+    event_base_dispatch(s->base);
+    return 0;
+}
+
+void
+server_free(struct server *s)
+{
+    if (s == NULL)
+        return;
+    while (s->conns != NULL)
+        conn_free(s->conns);
+    if (s->listener != NULL) {
+        evconnlistener_free(s->listener);
+        unlink(s->conf->sign.path);
+    }
+    if (s->wake != NULL)
+        event_free(s->wake);
+    if (s->sigterm != NULL)
+        event_free(s->sigterm);
+    if (s->sigint != NULL)
+        event_free(s->sigint);
+    if (s->base != NULL)
+        event_base_free(s->base);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}

@@ -1,0 +1,36 @@
+/*
+ * The event loop: the signing socket, its connections, the framing, and
+ * the order of answers. Requests that touch keys go to the worker pool
+ * (handler.c); their answers come back through a wakeup event and are
+ * sent strictly in the order the requests arrived.
+ */
+#ifndef CUSTODIAN_SERVER_H
+#define CUSTODIAN_SERVER_H
+
+#include "conf.h"
+#include "handler.h"
+#include "workers.h"
+
+struct server;
+
+/* Requests one connection may have in flight before reading pauses. */
+#define SERVER_INFLIGHT_MAX 64
+
+/*
+ * Creates the loop and the signing socket at conf->sign (mode, owner and
+ * group applied; a stale socket file is replaced). ENV and WORKERS must
+ * outlive the server. Returns 0 and *OUT or a custodian error (logged).
+ */
+int server_new(const struct conf *conf, const struct handler_env *env,
+               struct workers *workers, struct server **out);
+
+/*
+ * Runs until SIGTERM or SIGINT; then stops accepting, lets every request
+ * in flight finish and its answer go out, and returns 0.
+ */
+int server_run(struct server *s);
+
+/* Closes every connection and the socket, removes the socket file. */
+void server_free(struct server *s);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * The real daemon on a real socket, driven through libcustodian:
+ *
+ *   CUSTODIAN_SOCKET   the daemon's signing socket
+ *   CUST_TEST_AUDIT    its audit log
+ *   CUST_TEST_OUT      a directory for files the shell checks with openssl
+ *
+ * The daemon's configuration (tests/daemon/daemon.sh) grants uid 0 the
+ * keys "release" and "ed", "limited" at 2 then 1 an hour; denies
+ * "secret"; uid 65534 has an expired identity; anyone else is unknown.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "custodian/client.h"
+
+#define NCLIENTS 32
+#define NSIGNS   20
+
+static const uint8_t message[] = "release artifact contents";
+
+static struct cust_conn *
+connect_ok(void)
+{
+    struct cust_conn *c = NULL;
+    int rc = cust_connect(NULL, "test_daemon", &c);
+
+    ck_assert_msg(rc == 0, "connect: %s", cust_err_str(rc));
+    return c;
+}
+
+static EVP_PKEY *
+public_key(struct cust_conn *c, const char *name)
+{
+    struct cust_key info;
+    uint8_t spki[2048];
+    const uint8_t *p = spki;
+    size_t len = 0;
+
+    ck_assert_int_eq(cust_pubkey(c, name, &info, spki, sizeof(spki), &len), 0);
+    return d2i_PUBKEY(NULL, &p, (long)len);
+}
+
+static int
+verify(EVP_PKEY *pub, const uint8_t *msg, size_t len,
+       const struct cust_signature *s, const EVP_MD *md)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = EVP_DigestVerifyInit(ctx, NULL, md, NULL, pub) == 1 &&
+             EVP_DigestVerify(ctx, s->sig, s->siglen, msg, len) == 1;
+
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* Signs the SHA-256 of MESSAGE with KEY; returns the custodian result. */
+static int
+sign_sha256(struct cust_conn *c, const char *key, struct cust_signature *s)
+{
+    static const char *const ctx[] = {"artifact", "app.tar.gz", "job", "7",
+                                      NULL};
+    uint8_t digest[32];
+    struct cust_sign_req r = {key, "sha256", digest, 32, NULL, "file", ctx};
+
+    EVP_Digest(message, sizeof(message), digest, NULL, EVP_sha256(), NULL);
+    return cust_sign(c, &r, s);
+}
+
+static void
+save(const char *name, const void *data, size_t len)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", getenv("CUST_TEST_OUT"), name);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+START_TEST(sign_and_verify)
+{
+    struct cust_conn *c = connect_ok();
+    struct cust_key keys[8];
+    struct cust_signature s;
+    EVP_PKEY *pub;
+    size_t n = 0;
+    unsigned char *der = NULL;
+    int derlen;
+
+    ck_assert_int_eq(cust_list(c, keys, 8, &n), 0);
+    ck_assert_uint_eq(n, 3); /* release, ed, limited: not secret */
+    ck_assert_str_eq(keys[0].name, "release");
+    ck_assert_str_eq(keys[0].type, "ecdsa-p256");
+    ck_assert_uint_eq(keys[0].version, 1);
+    ck_assert(strncmp(keys[0].fingerprint, "SHA256:", 7) == 0);
+
+    pub = public_key(c, "release");
+    ck_assert_ptr_nonnull(pub);
+    ck_assert_int_eq(sign_sha256(c, "release", &s), 0);
+    ck_assert_str_eq(s.key.name, "release");
+    ck_assert_uint_eq(s.key.version, 1);
+    ck_assert_str_eq(s.key.fingerprint, keys[0].fingerprint);
+    ck_assert(verify(pub, message, sizeof(message), &s, EVP_sha256()));
+
+    /* For the shell: the message, signature and key, for openssl. */
+    derlen = i2d_PUBKEY(pub, &der);
+    save("release.der", der, (size_t)derlen);
+    save("message", message, sizeof(message));
+    save("message.sig", s.sig, s.siglen);
+    OPENSSL_free(der);
+    EVP_PKEY_free(pub);
+    cust_close(c);
+}
+END_TEST
+
+START_TEST(ed25519_signs_messages)
+{
+    struct cust_conn *c = connect_ok();
+    struct cust_sign_req r = {"ed", NULL, message, sizeof(message),
+                              NULL, NULL, NULL};
+    struct cust_signature s;
+    EVP_PKEY *pub = public_key(c, "ed");
+
+    ck_assert_int_eq(cust_sign(c, &r, &s), 0);
+    ck_assert_uint_eq(s.siglen, 64);
+    ck_assert(verify(pub, message, sizeof(message), &s, NULL));
+    EVP_PKEY_free(pub);
+    cust_close(c);
+}
+END_TEST
+
+START_TEST(refusals_name_their_cause)
+{
+    struct cust_conn *c = connect_ok();
+    uint8_t digest[32] = {0};
+    struct cust_sign_req r = {"release", "sha256", digest, 31,
+                              NULL,      NULL,     NULL};
+    struct cust_signature s;
+
+    ck_assert_int_eq(cust_sign(c, &r, &s), CUST_ERR_DIGEST_LEN);
+    r.len = 20;
+    r.digest = "sha1";
+    ck_assert_int_eq(cust_sign(c, &r, &s), CUST_ERR_DIGEST);
+    r.key = "no-such-key";
+    r.digest = "sha256";
+    r.len = 32;
+    ck_assert_int_eq(cust_sign(c, &r, &s), CUST_ERR_KEY_NOT_FOUND);
+    ck_assert_int_eq(sign_sha256(c, "secret", &s), CUST_ERR_DENIED);
+    ck_assert_str_eq(cust_message(c), "no grant of \"root\" allows sign of "
+                                      "key \"secret\"");
+    /* The connection survives every refusal. */
+    ck_assert_int_eq(sign_sha256(c, "release", &s), 0);
+    cust_close(c);
+}
+END_TEST
+
+START_TEST(rate_limit)
+{
+    struct cust_conn *c = connect_ok();
+    struct cust_signature s;
+
+    ck_assert_int_eq(sign_sha256(c, "limited", &s), 0);
+    ck_assert_int_eq(sign_sha256(c, "limited", &s), 0);
+    ck_assert_int_eq(sign_sha256(c, "limited", &s), CUST_ERR_RATE_LIMITED);
+    cust_close(c);
+}
+END_TEST
+
+/* In a child as UID: signs once and exits with the custodian result. */
+static int
+sign_as(uid_t uid)
+{
+    struct cust_signature s;
+    struct cust_conn *c = NULL;
+    int status = 0, rc;
+    pid_t pid = fork();
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(uid) != 0)
+            _exit(100);
+        rc = cust_connect(NULL, "test_daemon", &c);
+        if (rc == 0)
+            rc = sign_sha256(c, "release", &s);
+        cust_close(c);
+        _exit(-rc);
+    }
+    waitpid(pid, &status, 0);
+    return -WEXITSTATUS(status);
+}
+
+START_TEST(strangers_and_expired_identities)
+{
+    if (getuid() != 0) {
+        fprintf(stderr, "not root: caller identity checks skipped\n");
+        return;
+    }
+    ck_assert_int_eq(sign_as(65533), CUST_ERR_DENIED);
+    ck_assert_int_eq(sign_as(65534), CUST_ERR_EXPIRED);
+}
+END_TEST
+
+static int
+raw_connect(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
+             getenv("CUSTODIAN_SOCKET"));
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Reads one frame's type and error code (0 if not an ERROR). */
+static int
+raw_answer(int fd, uint8_t *type)
+{
+    uint8_t buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+    if (n < 5)
+        return 1;
+    *type = buf[4];
+    if (buf[4] != 0xff)
+        return 0;
+    return (int32_t)((uint32_t)buf[5] << 24 | (uint32_t)buf[6] << 16 |
+                     (uint32_t)buf[7] << 8 | buf[8]);
+}
+
+START_TEST(garbage_is_answered)
+{
+    static const uint8_t hello[] = {0, 0, 0, 16,  1,   0,   0,   0,   1,   0,
+                                    0, 0, 7, 'g', 'a', 'r', 'b', 'a', 'g', 'e'};
+    static const uint8_t unknown[] = {0, 0, 0, 3, 0x42, 1, 2};
+    static const uint8_t badlist[] = {0, 0, 0, 2, 3, 9};
+    static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 5};
+    uint8_t type = 0;
+    int fd = raw_connect();
+
+    /* Before HELLO, anything else is refused and the door closes. */
+    ck_assert_int_eq(send(fd, badlist, sizeof(badlist), 0), 6);
+    ck_assert_int_eq(raw_answer(fd, &type), CUST_ERR_PROTOCOL);
+    close(fd);
+
+    fd = raw_connect();
+    send(fd, hello, sizeof(hello), 0);
+    ck_assert_int_eq(raw_answer(fd, &type), 0);
+    ck_assert_uint_eq(type, 0x81);
+    send(fd, unknown, sizeof(unknown), 0);
+    ck_assert_int_eq(raw_answer(fd, &type), CUST_ERR_UNKNOWN_MESSAGE);
+    send(fd, badlist, sizeof(badlist), 0); /* LIST takes no body */
+    ck_assert_int_eq(raw_answer(fd, &type), CUST_ERR_PROTOCOL);
+    send(fd, huge, sizeof(huge), 0);
+    ck_assert_int_eq(raw_answer(fd, &type), CUST_ERR_TOO_BIG);
+    ck_assert_int_eq(raw_answer(fd, &type), 1); /* closed */
+    close(fd);
+}
+END_TEST
+
+static int signed_ok;
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *
+client_thread(void *arg)
+{
+    EVP_PKEY *pub = arg;
+    struct cust_signature s;
+    struct cust_conn *c = NULL;
+    int i, good = 0;
+
+    if (cust_connect(NULL, "test_daemon", &c) != 0)
+        return NULL;
+    for (i = 0; i < NSIGNS; i++) {
+        if (sign_sha256(c, "release", &s) == 0 &&
+            verify(pub, message, sizeof(message), &s, EVP_sha256()))
+            good++;
+    }
+    cust_close(c);
+    pthread_mutex_lock(&count_lock);
+    signed_ok += good;
+    pthread_mutex_unlock(&count_lock);
+    return NULL;
+}
+
+/* Counts the audit records of allowed signatures by "release". */
+static int
+count_release_signatures(void)
+{
+    FILE *f = fopen(getenv("CUST_TEST_AUDIT"), "r");
+    char line[8192];
+    int n = 0;
+
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, "\"event\":\"sign\"") &&
+            strstr(line, "\"key\":\"release\"") &&
+            strstr(line, "\"error\":null"))
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+START_TEST(many_clients_each_audited)
+{
+    pthread_t t[NCLIENTS];
+    struct cust_conn *c = connect_ok();
+    EVP_PKEY *pub = public_key(c, "release");
+    int before = count_release_signatures(), i;
+
+    cust_close(c);
+    for (i = 0; i < NCLIENTS; i++)
+        pthread_create(&t[i], NULL, client_thread, pub);
+    for (i = 0; i < NCLIENTS; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(signed_ok, NCLIENTS * NSIGNS);
+    /* Every signature released has its record, and no more. */
+    ck_assert_int_eq(count_release_signatures() - before, NCLIENTS * NSIGNS);
+    EVP_PKEY_free(pub);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("daemon");
+    TCase *tc = tcase_create("daemon");
+    SRunner *sr;
+    int failed;
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, sign_and_verify);
+    tcase_add_test(tc, ed25519_signs_messages);
+    tcase_add_test(tc, refusals_name_their_cause);
+    tcase_add_test(tc, rate_limit);
+    tcase_add_test(tc, strangers_and_expired_identities);
+    tcase_add_test(tc, garbage_is_answered);
+    tcase_add_test(tc, many_clients_each_audited);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
