@@ -160,6 +160,7 @@ handler_keyinfo(const struct keystore_key *k, struct wire_keyinfo *out)
 static void
 handler_list(struct handler_req *r, const struct policy_caller *c)
 {
+    /* XXX: a caller allowed more than 64 keys sees only the first 64. */
     struct wire_keyinfo infos[64];
     struct policy_request pr = {.op = CONF_OP_LIST};
     struct policy_decision d = {0}, last = {.grant = -1};

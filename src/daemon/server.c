@@ -279,6 +279,10 @@ conn_job(struct conn *c, uint8_t type, struct buf *body)
     }
 }
 
+/*
+ * XXX: answers made here (HELLO, PING, malformed or unknown frames) are
+ * not audited, so a client probing with garbage leaves no record.
+ */
 static void
 conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
 {
