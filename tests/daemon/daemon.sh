@@ -3,9 +3,9 @@
 # the real daemon on a real socket, clients through libcustodian, every
 # signature checked by OpenSSL and the openssl command, the audit chain
 # checked by custodianctl.
-# Usage: daemon.sh CUSTODIAND CUSTODIANCTL TEST_DAEMON
+# Usage: daemon.sh CUSTODIAND CUSTODIANCTL TEST_DAEMON CUSTODIAN_SIGN
 set -euo pipefail
-daemon=$1 ctl=$2 test=$3
+daemon=$1 ctl=$2 test=$3 sign=$4
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/softhsm.sh"
 
@@ -31,7 +31,8 @@ tokens = ( { name = "hsm"; module = "$SOFTHSM_MODULE"; uri = "$SOFTHSM_URI";
 keys = ( { name = "release"; type = "ecdsa-p256"; },
          { name = "ed"; type = "ed25519"; },
          { name = "limited"; type = "ecdsa-p256"; },
-         { name = "secret"; type = "ecdsa-p384"; } );
+         { name = "secret"; type = "ecdsa-p384"; },
+         { name = "rsa"; type = "rsa-2048"; } );
 listeners = {
   sign = { path = "$work/sign.sock"; mode = "0660"; group = "nogroup"; };
   admin = { path = "$work/admin.sock"; };
@@ -40,7 +41,7 @@ identities = (
   { name = "expired"; match = { uid = 65534; }; expires = "2020-01-01";
     grants = ( { keys = "release"; } ); },
   { name = "root"; match = { uid = 0; };
-    grants = ( { keys = [ "release", "ed" ]; },
+    grants = ( { keys = [ "release", "ed", "rsa" ]; },
                { keys = "limited"; rate = "1/h"; burst = 2; } ); }
 );
 audit = { path = "$work/audit.log"; };
@@ -66,6 +67,49 @@ openssl dgst -sha256 -verify <(openssl pkey -pubin -inform DER \
     -in "$work/out/release.der") -signature "$work/out/message.sig" \
     "$work/out/message" >/dev/null || fail "openssl rejects the signature"
 echo "ok: signature verified by openssl"
+
+# custodian-sign, as a build agent runs it.
+export CUSTODIAN_SOCKET=$work/sign.sock
+head -c 3000000 /dev/urandom >"$work/app.tar.gz"
+head -c 1000 /dev/urandom >"$work/app2.tar.gz"
+"$sign" sign --key release --context job=77 "$work/app.tar.gz" \
+    "$work/app2.tar.gz" >/dev/null || fail "custodian-sign sign"
+"$sign" pubkey --key release >"$work/release.pem"
+for f in app.tar.gz app2.tar.gz; do
+    openssl dgst -sha256 -verify "$work/release.pem" \
+        -signature "$work/$f.sig" "$work/$f" >/dev/null ||
+        fail "openssl rejects $f.sig"
+done
+"$sign" verify --pubkey "$work/release.pem" --signature \
+    "$work/app.tar.gz.sig" "$work/app.tar.gz" >/dev/null ||
+    fail "custodian-sign verify rejects a good signature"
+! "$sign" verify --pubkey "$work/release.pem" --signature \
+    "$work/app.tar.gz.sig" "$work/app2.tar.gz" >/dev/null 2>&1 ||
+    fail "custodian-sign verify accepts a wrong file"
+echo "ok: custodian-sign der signatures verified by openssl"
+
+for key in release ed rsa; do
+    "$sign" sign --key $key --format sshsig --output-dir "$work/out" \
+        "$work/app.tar.gz" >/dev/null || fail "sshsig with $key"
+    "$sign" pubkey --key $key --format ssh |
+        awk '{print "agent@ci " $1 " " $2}' >"$work/allowed_signers"
+    ssh-keygen -Y verify -f "$work/allowed_signers" -I agent@ci -n file \
+        -s "$work/out/app.tar.gz.sshsig" <"$work/app.tar.gz" >/dev/null ||
+        fail "ssh-keygen rejects the $key SSH signature"
+    ! ssh-keygen -Y verify -f "$work/allowed_signers" -I agent@ci -n git \
+        -s "$work/out/app.tar.gz.sshsig" <"$work/app.tar.gz" >/dev/null 2>&1 ||
+        fail "an SSH signature for file verifies as git"
+done
+echo "ok: custodian-sign SSH signatures (ECDSA, Ed25519, RSA) verified by ssh-keygen"
+
+"$sign" sign --key release --format json "$work/app.tar.gz" >/dev/null
+grep -q '"key":"release","version":1,"fingerprint":"SHA256:' \
+    "$work/app.tar.gz.sig.json" || fail "json bundle: $(cat "$work/app.tar.gz.sig.json")"
+rc=0
+"$sign" sign --key secret "$work/app.tar.gz" 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q CUST_ERR_DENIED "$work/err" ||
+    fail "denied signing: exit $rc, $(cat "$work/err")"
+echo "ok: custodian-sign json bundle and refusal"
 
 # SIGTERM: requests finish, the log closes with a record, the socket goes.
 kill -TERM "$pid"

@@ -100,7 +100,7 @@ START_TEST(sign_and_verify)
     int derlen;
 
     ck_assert_int_eq(cust_list(c, keys, 8, &n), 0);
-    ck_assert_uint_eq(n, 3); /* release, ed, limited: not secret */
+    ck_assert_uint_eq(n, 4); /* release, ed, limited, rsa: not secret */
     ck_assert_str_eq(keys[0].name, "release");
     ck_assert_str_eq(keys[0].type, "ecdsa-p256");
     ck_assert_uint_eq(keys[0].version, 1);

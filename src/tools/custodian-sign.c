@@ -1,0 +1,574 @@
+/*
+ * custodian-sign: what a build agent runs to sign artifacts. Each file is
+ * hashed here as a stream; only the digest (or, for SSH signatures with
+ * Ed25519, the short SSHSIG preimage) goes to the daemon, over one
+ * connection for all files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "custodian/client.h"
+#include "buf.h"
+#include "pubkey.h"
+#include "sigenc.h"
+
+/* Exit codes, documented in docs/custodian-sign.md. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+#define MAX_CONTEXT 16
+
+struct opts {
+    const char *socket, *key, *format, *ns, *digest, *outdir;
+    const char *pubkey, *signature;
+    const char *context[2 * MAX_CONTEXT + 1];
+    char ctxbuf[MAX_CONTEXT][320];
+    int nctx;
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: custodian-sign [--socket PATH] COMMAND ...\n"
+            "\n"
+            "  sign --key NAME [--format der|sshsig|json] [--namespace NS]\n"
+            "       [--digest sha256|sha384|sha512] [--context NAME=VALUE]...\n"
+            "       [--output-dir DIR] FILE...\n"
+            "      sign each FILE; writes FILE.sig (der), FILE.sshsig or "
+            "FILE.sig.json\n"
+            "  pubkey --key NAME [--format pem|ssh]\n"
+            "      print the key's public key\n"
+            "  verify --pubkey PUB.pem --signature SIG [--digest D] FILE\n"
+            "      check a der signature offline\n"
+            "\n"
+            "The socket is $CUSTODIAN_SOCKET, else " CUST_SOCKET_DEFAULT ".\n"
+            "Exit status: 0 success, 1 a request or file failed, 2 usage "
+            "error.\n");
+}
+
+static int
+usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "custodian-sign: %s%s%s\n", msg, arg ? ": " : "",
+            arg ? arg : "");
+    fprintf(stderr, "Try 'custodian-sign --help'.\n");
+    return EXIT_USAGE;
+}
+
+static int
+refused(const char *what, int rc, const struct cust_conn *c)
+{
+    const char *msg = c != NULL ? cust_message(c) : "";
+
+    fprintf(stderr, "custodian-sign: %s: %s [%s]%s%s\n", what, cust_err_str(rc),
+            cust_err_name(rc), msg[0] ? ": " : "", msg);
+    return EXIT_FAIL;
+}
+
+static const EVP_MD *
+md_by_name(const char *name)
+{
+    if (strcmp(name, "sha256") == 0)
+        return EVP_sha256();
+    if (strcmp(name, "sha384") == 0)
+        return EVP_sha384();
+    if (strcmp(name, "sha512") == 0)
+        return EVP_sha512();
+    return NULL;
+}
+
+/* Hashes the file at PATH with MD as a stream. */
+static int
+hash_file(const char *path, const EVP_MD *md, uint8_t *out, unsigned *outlen)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t chunk[65536];
+    int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
+    ssize_t n;
+
+    if (ctx != NULL && fd >= 0 && EVP_DigestInit_ex(ctx, md, NULL) == 1) {
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+            if (EVP_DigestUpdate(ctx, chunk, (size_t)n) != 1)
+                break;
+        ok = n == 0 && EVP_DigestFinal_ex(ctx, out, outlen) == 1;
+    }
+    if (fd >= 0)
+        close(fd);
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
+static int
+write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    int ok;
+
+    if (f == NULL)
+        return -1;
+    ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The key's OpenSSH public key blob, from its DER public key. */
+static int
+key_blob(const uint8_t *spki, size_t len, struct buf *blob, EVP_PKEY **pkey)
+{
+    const uint8_t *p = spki;
+
+    *pkey = d2i_PUBKEY(NULL, &p, (long)len);
+    if (*pkey == NULL)
+        return CUST_ERR_PROTOCOL;
+    return pubkey_ssh_blob(*pkey, blob);
+}
+
+/*
+ * What SSH signs for a file (PROTOCOL.sshsig): the magic, the namespace,
+ * an empty reserved field, the hash algorithm and the file's SHA-512.
+ */
+static void
+sshsig_preimage(struct buf *b, const char *ns, const uint8_t *h, size_t hlen)
+{
+    buf_put(b, "SSHSIG", 6);
+    buf_put_cstring(b, ns);
+    buf_put_cstring(b, "");
+    buf_put_cstring(b, "sha512");
+    buf_put_string(b, h, hlen);
+}
+
+/* Asks the daemon to sign PREIMAGE the way SSH does for KEY's type, and
+ * appends the SSH signature blob (type name, then the signature). */
+static int
+sshsig_sign(struct cust_conn *c, const char *key, const char *type,
+            const struct buf *pre, const struct opts *o, struct buf *sig)
+{
+    struct cust_sign_req r = {key,  NULL,  pre->data, pre->len,
+                              NULL, o->ns, o->context};
+    struct cust_signature s;
+    const char *name = "ssh-ed25519";
+    uint8_t digest[64], raw[96];
+    struct buf inner;
+    size_t half = 0;
+    int rc;
+
+    if (strcmp(type, "ed25519") != 0) {
+        const EVP_MD *md = strcmp(type, "ecdsa-p256") == 0   ? EVP_sha256()
+                           : strcmp(type, "ecdsa-p384") == 0 ? EVP_sha384()
+                                                             : EVP_sha512();
+        EVP_Digest(pre->data, pre->len, digest, NULL, md, NULL);
+        r.data = digest;
+        r.len = (size_t)EVP_MD_get_size(md);
+        r.digest = r.len == 32 ? "sha256" : r.len == 48 ? "sha384" : "sha512";
+        name = r.len == 32   ? "ecdsa-sha2-nistp256"
+               : r.len == 48 ? "ecdsa-sha2-nistp384"
+                             : "rsa-sha2-512";
+        half = strncmp(type, "ecdsa", 5) == 0 ? r.len : 0;
+    }
+    rc = cust_sign(c, &r, &s);
+    if (rc != 0)
+        return rc;
+    buf_put_cstring(sig, name);
+    if (half == 0)
+        return buf_put_string(sig, s.sig, s.siglen);
+    /* ECDSA: DER from the daemon, mpint r and s for SSH (RFC 5656). */
+    rc = sigenc_ecdsa_raw(s.sig, s.siglen, half, raw);
+    if (rc != 0)
+        return rc;
+    buf_init(&inner, 256);
+    buf_put_mpint(&inner, raw, half);
+    buf_put_mpint(&inner, raw + half, half);
+    rc = buf_status(&inner) ? buf_status(&inner)
+                            : buf_put_string(sig, inner.data, inner.len);
+    buf_free(&inner);
+    return rc;
+}
+
+/* Writes the armored SSH signature, base64 wrapped at 70 columns. */
+static int
+sshsig_write(const char *path, const struct buf *blob)
+{
+    char b64[8192];
+    FILE *f;
+    int n, i, ok;
+
+    if (blob->len > 6000)
+        return -1;
+    n = EVP_EncodeBlock((unsigned char *)b64, blob->data, (int)blob->len);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "-----BEGIN SSH SIGNATURE-----\n");
+    for (i = 0; i < n; i += 70)
+        fprintf(f, "%.*s\n", n - i < 70 ? n - i : 70, b64 + i);
+    fprintf(f, "-----END SSH SIGNATURE-----\n");
+    ok = !ferror(f);
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Signs FILE in SSH's format with KEY (whose description is INFO). */
+static int
+sign_sshsig(struct cust_conn *c, const struct cust_key *info,
+            const uint8_t *spki, size_t spkilen, const char *file,
+            const char *out, const struct opts *o)
+{
+    uint8_t h[64];
+    unsigned hlen = 0;
+    struct buf pre, blob, sig, pub;
+    EVP_PKEY *pkey = NULL;
+    int rc;
+
+    if (hash_file(file, EVP_sha512(), h, &hlen) != 0)
+        return CUST_ERR_IO;
+    buf_init(&pre, 1024);
+    buf_init(&sig, 2048);
+    buf_init(&pub, 4096);
+    buf_init(&blob, 8192);
+    sshsig_preimage(&pre, o->ns, h, hlen);
+    rc = key_blob(spki, spkilen, &pub, &pkey);
+    if (rc == 0)
+        rc = sshsig_sign(c, info->name, info->type, &pre, o, &sig);
+    if (rc == 0) {
+        buf_put(&blob, "SSHSIG", 6);
+        buf_put_u32(&blob, 1);
+        buf_put_string(&blob, pub.data, pub.len);
+        buf_put_cstring(&blob, o->ns);
+        buf_put_cstring(&blob, "");
+        buf_put_cstring(&blob, "sha512");
+        buf_put_string(&blob, sig.data, sig.len);
+        rc = buf_status(&blob);
+    }
+    if (rc == 0 && sshsig_write(out, &blob) != 0)
+        rc = CUST_ERR_IO;
+    EVP_PKEY_free(pkey);
+    buf_free(&pre);
+    buf_free(&sig);
+    buf_free(&pub);
+    buf_free(&blob);
+    return rc;
+}
+
+static void
+hex(const uint8_t *p, size_t n, char *out)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+    out[2 * n] = '\0';
+}
+
+/* The JSON bundle: what signed, over what, and the signature. Every value
+ * is a name the daemon validated, hex or base64: nothing to escape. */
+static int
+write_json(const char *path, const struct cust_signature *s, const char *digest,
+           const uint8_t *h, unsigned hlen)
+{
+    char dhex[129], b64[2048], when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    FILE *f = fopen(path, "w");
+    int ok;
+
+    if (f == NULL)
+        return -1;
+    hex(h, hlen, dhex);
+    EVP_EncodeBlock((unsigned char *)b64, s->sig, (int)s->siglen);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    fprintf(f,
+            "{\"key\":\"%s\",\"version\":%u,\"fingerprint\":\"%s\","
+            "\"algorithm\":\"%s\",\"digest_alg\":\"%s\",\"digest\":\"%s\","
+            "\"signature\":\"%s\",\"time\":\"%s\"}\n",
+            s->key.name, s->key.version, s->key.fingerprint, s->scheme, digest,
+            dhex, b64, when);
+    ok = !ferror(f);
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Signs FILE's digest: a detached DER (or raw RSA) signature, or JSON. */
+static int
+sign_digest(struct cust_conn *c, const struct cust_key *info, const char *file,
+            const char *out, const struct opts *o)
+{
+    struct cust_sign_req r = {info->name, o->digest, NULL,      0,
+                              NULL,       o->ns,     o->context};
+    struct cust_signature s;
+    uint8_t h[64];
+    unsigned hlen = 0;
+    int rc;
+
+    if (strcmp(info->type, "ed25519") == 0) {
+        fprintf(stderr,
+                "custodian-sign: %s: Ed25519 keys sign whole "
+                "messages; use --format sshsig\n",
+                info->name);
+        return CUST_ERR_SCHEME;
+    }
+    if (hash_file(file, md_by_name(o->digest), h, &hlen) != 0)
+        return CUST_ERR_IO;
+    r.data = h;
+    r.len = hlen;
+    rc = cust_sign(c, &r, &s);
+    if (rc != 0)
+        return rc;
+    if (strcmp(o->format, "json") == 0)
+        return write_json(out, &s, o->digest, h, hlen) ? CUST_ERR_IO : 0;
+    return write_file(out, s.sig, s.siglen) != 0 ? CUST_ERR_IO : 0;
+}
+
+/* The signature's path for FILE: beside it, or in --output-dir. */
+static void
+out_path(const char *file, const struct opts *o, char *out, size_t len)
+{
+    const char *base = strrchr(file, '/');
+    const char *suffix = strcmp(o->format, "der") == 0      ? ".sig"
+                         : strcmp(o->format, "sshsig") == 0 ? ".sshsig"
+                                                            : ".sig.json";
+
+    if (o->outdir != NULL)
+        snprintf(out, len, "%s/%s%s", o->outdir, base ? base + 1 : file,
+                 suffix);
+    else
+        snprintf(out, len, "%s%s", file, suffix);
+}
+
+static int
+cmd_sign(int nfiles, char **files, struct opts *o)
+{
+    struct cust_conn *c = NULL;
+    struct cust_key info;
+    uint8_t spki[2048];
+    size_t spkilen = 0;
+    char out[4096];
+    int i, rc, status = EXIT_OK;
+
+    rc = cust_connect(o->socket, "custodian-sign " CUSTODIAN_VERSION, &c);
+    if (rc != 0)
+        return refused("cannot reach the daemon", rc, NULL);
+    rc = cust_pubkey(c, o->key, &info, spki, sizeof(spki), &spkilen);
+    if (rc != 0) {
+        status = refused(o->key, rc, c);
+        cust_close(c);
+        return status;
+    }
+    for (i = 0; i < nfiles; i++) {
+        out_path(files[i], o, out, sizeof(out));
+        rc = strcmp(o->format, "sshsig") == 0
+                 ? sign_sshsig(c, &info, spki, spkilen, files[i], out, o)
+                 : sign_digest(c, &info, files[i], out, o);
+        if (rc == CUST_ERR_IO)
+            fprintf(stderr, "custodian-sign: %s: %s\n", files[i],
+                    strerror(errno));
+        else if (rc != 0)
+            refused(files[i], rc, c);
+        else
+            printf("%s\n", out);
+        if (rc != 0)
+            status = EXIT_FAIL;
+    }
+    cust_close(c);
+    return status;
+}
+
+static int
+cmd_pubkey(struct opts *o)
+{
+    struct cust_conn *c = NULL;
+    struct cust_key info;
+    uint8_t spki[2048];
+    const uint8_t *p = spki;
+    size_t len = 0;
+    EVP_PKEY *pkey = NULL;
+    char *line = NULL;
+    int rc;
+
+    rc = cust_connect(o->socket, "custodian-sign " CUSTODIAN_VERSION, &c);
+    if (rc != 0)
+        return refused("cannot reach the daemon", rc, NULL);
+    rc = cust_pubkey(c, o->key, &info, spki, sizeof(spki), &len);
+    if (rc != 0) {
+        refused(o->key, rc, c);
+        cust_close(c);
+        return EXIT_FAIL;
+    }
+    cust_close(c);
+    pkey = d2i_PUBKEY(NULL, &p, (long)len);
+    if (pkey == NULL)
+        return refused(o->key, CUST_ERR_PROTOCOL, NULL);
+    if (strcmp(o->format, "ssh") == 0 &&
+        pubkey_ssh_line(pkey, info.name, &line) == 0)
+        printf("%s\n", line);
+    else if (strcmp(o->format, "ssh") != 0)
+        PEM_write_PUBKEY(stdout, pkey);
+    free(line);
+    EVP_PKEY_free(pkey);
+    return EXIT_OK;
+}
+
+static int
+cmd_verify(const char *file, struct opts *o)
+{
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    uint8_t h[64], sig[1024];
+    unsigned hlen = 0;
+    size_t siglen = 0;
+    FILE *f = fopen(o->pubkey, "r");
+    int ok = 0;
+
+    if (f != NULL) {
+        pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    f = fopen(o->signature, "rb");
+    if (f != NULL) {
+        siglen = fread(sig, 1, sizeof(sig), f);
+        fclose(f);
+    }
+    if (pkey == NULL || siglen == 0 ||
+        hash_file(file, md_by_name(o->digest), h, &hlen) != 0) {
+        fprintf(stderr, "custodian-sign: cannot read the key, signature "
+                        "or file\n");
+        EVP_PKEY_free(pkey);
+        return EXIT_USAGE;
+    }
+    pctx = EVP_PKEY_CTX_new(pkey, NULL);
+    ok = pctx != NULL && EVP_PKEY_verify_init(pctx) == 1 &&
+         EVP_PKEY_CTX_set_signature_md(pctx, md_by_name(o->digest)) == 1 &&
+         EVP_PKEY_verify(pctx, sig, siglen, h, hlen) == 1;
+    EVP_PKEY_CTX_free(pctx);
+    EVP_PKEY_free(pkey);
+    printf("%s: %s\n", file, ok ? "good signature" : "BAD signature");
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+static int
+add_context(struct opts *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+
+    if (eq == NULL || eq == arg || o->nctx == MAX_CONTEXT ||
+        strlen(arg) >= sizeof(o->ctxbuf[0]))
+        return -1;
+    strcpy(o->ctxbuf[o->nctx], arg);
+    o->ctxbuf[o->nctx][eq - arg] = '\0';
+    o->context[2 * o->nctx] = o->ctxbuf[o->nctx];
+    o->context[2 * o->nctx + 1] = o->ctxbuf[o->nctx] + (eq - arg) + 1;
+    o->nctx++;
+    o->context[2 * o->nctx] = NULL;
+    return 0;
+}
+
+static int
+parse(int argc, char **argv, struct opts *o)
+{
+    static const struct option longopts[] = {
+        {"socket", required_argument, NULL, 'S'},
+        {"key", required_argument, NULL, 'k'},
+        {"format", required_argument, NULL, 'f'},
+        {"namespace", required_argument, NULL, 'n'},
+        {"digest", required_argument, NULL, 'd'},
+        {"context", required_argument, NULL, 'c'},
+        {"output-dir", required_argument, NULL, 'o'},
+        {"pubkey", required_argument, NULL, 'p'},
+        {"signature", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "k:f:n:d:c:o:p:s:h", longopts,
+                             NULL)) != -1) {
+        switch (ch) {
+        case 'S':
+            o->socket = optarg;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'f':
+            o->format = optarg;
+            break;
+        case 'n':
+            o->ns = optarg;
+            break;
+        case 'd':
+            o->digest = optarg;
+            break;
+        case 'o':
+            o->outdir = optarg;
+            break;
+        case 'p':
+            o->pubkey = optarg;
+            break;
+        case 's':
+            o->signature = optarg;
+            break;
+        case 'c':
+            if (add_context(o, optarg) != 0)
+                return usage_error("--context takes NAME=VALUE", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(EXIT_OK);
+        case 'V':
+            printf("custodian-sign %s\n", CUSTODIAN_VERSION);
+            exit(EXIT_OK);
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (md_by_name(o->digest) == NULL)
+        return usage_error("digest must be sha256, sha384 or sha512",
+                           o->digest);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct opts o = {.digest = "sha256"};
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (cmd != NULL && cmd[0] == '-')
+        cmd = NULL; /* global options come first: --socket, --help */
+    if (parse(argc, argv, &o) != 0)
+        return EXIT_USAGE;
+    if (optind >= argc)
+        return usage_error("no command given", NULL);
+    cmd = argv[optind++];
+    if (strcmp(cmd, "sign") == 0) {
+        o.format = o.format ? o.format : "der";
+        if (strcmp(o.format, "sshsig") == 0 && o.ns == NULL)
+            o.ns = "file";
+        if (o.key == NULL || optind >= argc)
+            return usage_error("sign needs --key NAME and FILEs", NULL);
+        if (strcmp(o.format, "der") && strcmp(o.format, "sshsig") &&
+            strcmp(o.format, "json"))
+            return usage_error("format must be der, sshsig or json", o.format);
+        return cmd_sign(argc - optind, argv + optind, &o);
+    }
+    if (strcmp(cmd, "pubkey") == 0) {
+        o.format = o.format ? o.format : "pem";
+        if (o.key == NULL || optind != argc)
+            return usage_error("pubkey needs --key NAME", NULL);
+        return cmd_pubkey(&o);
+    }
+    if (strcmp(cmd, "verify") == 0) {
+        if (o.pubkey == NULL || o.signature == NULL || optind + 1 != argc)
+            return usage_error("verify needs --pubkey, --signature and FILE",
+                               NULL);
+        return cmd_verify(argv[optind], &o);
+    }
+    return usage_error("unknown command", cmd);
+}
