@@ -535,8 +535,7 @@ conf_read_match(struct loader *l, const config_setting_t *parent,
         conf_error(l, g, "exe must be an absolute path");
     if (m->cgroup != NULL && m->cgroup[0] != '/')
         conf_error(l, g, "cgroup must start with '/'");
-    if (!m->has_uid && !m->has_gid && !m->has_sha256 && m->exe == NULL &&
-        m->cgroup == NULL)
+    if (config_setting_length(g) == 0)
         conf_error(l, g,
                    "match selects every caller; name at least a "
                    "user, group, exe or cgroup");
@@ -612,6 +611,10 @@ conf_read_grant(struct loader *l, const config_setting_t *g,
         conf_error(l, g, "a grant needs keys (names or globs)");
     ops = conf_mask(l, g, "operations", conf_op_bit);
     gr->ops = ops != 0 ? ops : CONF_OP_LIST | CONF_OP_PUBKEY | CONF_OP_SIGN;
+    /* A signer needs the public key it signs with (an SSH signature
+     * embeds it), and a public key is no secret. */
+    if (gr->ops & CONF_OP_SIGN)
+        gr->ops |= CONF_OP_PUBKEY;
     gr->digests = conf_mask(l, g, "digests", alg_digest_from_name);
     gr->schemes = conf_mask(l, g, "schemes", alg_scheme_from_name);
     gr->namespaces = conf_strings(l, g, "namespaces", &gr->nnamespaces);

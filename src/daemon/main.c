@@ -3,6 +3,7 @@
  * and the keys, and serves the signing socket until told to stop. main()
  * only calls the named steps below.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -168,7 +169,10 @@ open_state(struct daemon *d)
     int rc = audit_open(d->conf->audit_path, &d->audit);
 
     if (rc != 0) {
-        log_error("audit log %s: %s", d->conf->audit_path, cust_err_str(rc));
+        /* errno still says why: a missing directory, the file locked by
+         * another daemon, no permission. */
+        log_error("audit log %s: %s (%s)", d->conf->audit_path,
+                  cust_err_str(rc), strerror(errno));
         return -1;
     }
     if (audit_recovered_bytes(d->audit) > 0)

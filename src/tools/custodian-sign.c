@@ -309,9 +309,9 @@ sign_digest(struct cust_conn *c, const struct cust_key *info, const char *file,
     if (strcmp(info->type, "ed25519") == 0) {
         fprintf(stderr,
                 "custodian-sign: %s: Ed25519 keys sign whole "
-                "messages; use --format sshsig\n",
+                "messages, not digests: use --format sshsig\n",
                 info->name);
-        return CUST_ERR_SCHEME;
+        return CUST_ERR_KEYTYPE; /* reported here, once */
     }
     if (hash_file(file, md_by_name(o->digest), h, &hlen) != 0)
         return CUST_ERR_IO;
@@ -341,6 +341,21 @@ out_path(const char *file, const struct opts *o, char *out, size_t len)
         snprintf(out, len, "%s%s", file, suffix);
 }
 
+/* Connects, naming the socket and the system's reason on failure. */
+static int
+connect_daemon(const struct opts *o, struct cust_conn **c)
+{
+    const char *path = o->socket ? o->socket : getenv("CUSTODIAN_SOCKET");
+    int rc = cust_connect(o->socket, "custodian-sign " CUSTODIAN_VERSION, c);
+
+    if (rc == CUST_ERR_IO)
+        fprintf(stderr, "custodian-sign: cannot reach the daemon at %s: %s\n",
+                path && *path ? path : CUST_SOCKET_DEFAULT, strerror(errno));
+    else if (rc != 0)
+        refused("the daemon refused the connection", rc, NULL);
+    return rc;
+}
+
 static int
 cmd_sign(int nfiles, char **files, struct opts *o)
 {
@@ -351,9 +366,9 @@ cmd_sign(int nfiles, char **files, struct opts *o)
     char out[4096];
     int i, rc, status = EXIT_OK;
 
-    rc = cust_connect(o->socket, "custodian-sign " CUSTODIAN_VERSION, &c);
+    rc = connect_daemon(o, &c);
     if (rc != 0)
-        return refused("cannot reach the daemon", rc, NULL);
+        return EXIT_FAIL;
     rc = cust_pubkey(c, o->key, &info, spki, sizeof(spki), &spkilen);
     if (rc != 0) {
         status = refused(o->key, rc, c);
@@ -368,7 +383,7 @@ cmd_sign(int nfiles, char **files, struct opts *o)
         if (rc == CUST_ERR_IO)
             fprintf(stderr, "custodian-sign: %s: %s\n", files[i],
                     strerror(errno));
-        else if (rc != 0)
+        else if (rc != 0 && rc != CUST_ERR_KEYTYPE)
             refused(files[i], rc, c);
         else
             printf("%s\n", out);
@@ -391,9 +406,9 @@ cmd_pubkey(struct opts *o)
     char *line = NULL;
     int rc;
 
-    rc = cust_connect(o->socket, "custodian-sign " CUSTODIAN_VERSION, &c);
+    rc = connect_daemon(o, &c);
     if (rc != 0)
-        return refused("cannot reach the daemon", rc, NULL);
+        return EXIT_FAIL;
     rc = cust_pubkey(c, o->key, &info, spki, sizeof(spki), &len);
     if (rc != 0) {
         refused(o->key, rc, c);
@@ -456,8 +471,10 @@ add_context(struct opts *o, const char *arg)
 {
     const char *eq = strchr(arg, '=');
 
-    if (eq == NULL || eq == arg || o->nctx == MAX_CONTEXT ||
-        strlen(arg) >= sizeof(o->ctxbuf[0]))
+    if (eq == NULL || eq == arg || eq - arg > 32 || o->nctx == MAX_CONTEXT ||
+        strlen(arg) >= sizeof(o->ctxbuf[0]) ||
+        strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+            (size_t)(eq - arg))
         return -1;
     strcpy(o->ctxbuf[o->nctx], arg);
     o->ctxbuf[o->nctx][eq - arg] = '\0';
@@ -516,7 +533,9 @@ parse(int argc, char **argv, struct opts *o)
             break;
         case 'c':
             if (add_context(o, optarg) != 0)
-                return usage_error("--context takes NAME=VALUE", optarg);
+                return usage_error("--context takes NAME=VALUE, NAME of "
+                                   "[a-z0-9_.-], up to 32",
+                                   optarg);
             break;
         case 'h':
             usage(stdout);
@@ -556,12 +575,17 @@ main(int argc, char **argv)
         if (strcmp(o.format, "der") && strcmp(o.format, "sshsig") &&
             strcmp(o.format, "json"))
             return usage_error("format must be der, sshsig or json", o.format);
+        if (o.outdir != NULL && access(o.outdir, W_OK) != 0)
+            return usage_error("cannot write to the output directory",
+                               o.outdir);
         return cmd_sign(argc - optind, argv + optind, &o);
     }
     if (strcmp(cmd, "pubkey") == 0) {
         o.format = o.format ? o.format : "pem";
         if (o.key == NULL || optind != argc)
             return usage_error("pubkey needs --key NAME", NULL);
+        if (strcmp(o.format, "pem") != 0 && strcmp(o.format, "ssh") != 0)
+            return usage_error("pubkey format must be pem or ssh", o.format);
         return cmd_pubkey(&o);
     }
     if (strcmp(cmd, "verify") == 0) {

@@ -243,7 +243,12 @@ parse_explain(int argc, char **argv, struct explain_opts *o)
                                         : "unknown option",
                                argv[optind - 1]);
         if (explain_option(c, optarg, o) != 0)
-            return usage_error("bad value", argv[optind - 1]);
+            return usage_error(c == 'd'   ? "digest must be sha256, sha384 "
+                                            "or sha512"
+                               : c == 's' ? "scheme must be ecdsa, ed25519, "
+                                            "rsa-pkcs1 or rsa-pss"
+                                          : "bad value",
+                               optarg);
     }
     if (!o->has_uid)
         return usage_error("policy explain needs --uid", NULL);
@@ -283,6 +288,35 @@ print_request(const struct explain_opts *o)
     printf("\n");
 }
 
+/* What the daemon refuses before its policy is asked: no such key, a
+ * scheme that does not fit it, a digest for Ed25519. */
+static int
+explain_key_checks(const struct conf *conf, const struct policy_request *r,
+                   int has_digest, struct policy_decision *d)
+{
+    const struct conf_key *k = conf_find_key(conf, r->key);
+
+    if (k == NULL) {
+        snprintf(d->reason, sizeof(d->reason),
+                 "no key \"%s\" in the configuration", r->key);
+        return CUST_ERR_KEY_NOT_FOUND;
+    }
+    if (r->op != CONF_OP_SIGN)
+        return 0;
+    if (alg_scheme_fits(k->type, r->scheme) != 0) {
+        snprintf(d->reason, sizeof(d->reason),
+                 "scheme %s does not fit key type %s",
+                 alg_scheme_name(r->scheme), alg_keytype_name(k->type));
+        return CUST_ERR_SCHEME;
+    }
+    if (r->scheme == ALG_SCHEME_ED25519 && has_digest) {
+        snprintf(d->reason, sizeof(d->reason),
+                 "Ed25519 signs the message and takes no digest");
+        return CUST_ERR_DIGEST;
+    }
+    return 0;
+}
+
 static int
 cmd_policy_explain(int argc, char **argv)
 {
@@ -309,6 +343,12 @@ cmd_policy_explain(int argc, char **argv)
         o.req.digest = ALG_DIGEST_NONE;
 
     print_request(&o);
+    rc = explain_key_checks(conf, &o.req, o.has_digest, &d);
+    if (rc != 0) {
+        printf("decision: %s: %s\n", cust_err_name(rc), d.reason);
+        conf_free(conf);
+        return EXIT_FAIL;
+    }
     rc = policy_new(conf, &policy);
     if (rc == 0)
         rc = policy_explain(policy, &o.caller, &o.req, o.at, print_note, NULL,

@@ -64,6 +64,15 @@ run 1 policy explain -c "$conf" --uid 1001 \
     sign release -n file
 grep -q 'CUST_ERR_EXPIRED' "$work/out" || fail "expiry not applied"
 
+# What the daemon refuses before asking its policy, explain refuses too.
+run 1 policy explain -c "$conf" --uid 0 sign no-such-key
+grep -q 'decision: CUST_ERR_KEY_NOT_FOUND' "$work/out" ||
+    fail "unknown key allowed: $(cat "$work/out")"
+run 1 policy explain -c "$conf" --uid 1001 \
+    --cgroup /system.slice/gitlab-runner.service sign release -s ed25519
+grep -q 'decision: CUST_ERR_SCHEME' "$work/out" ||
+    fail "ill-fitting scheme allowed: $(cat "$work/out")"
+
 # Usage errors and an invalid configuration have their own statuses.
 run 2 policy explain -c "$conf" sign release
 run 2 policy explain -c "$conf" --uid 1 frobnicate release

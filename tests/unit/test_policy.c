@@ -163,9 +163,11 @@ START_TEST(grant_conditions)
     r.ns = "file";
     ck_assert_int_eq(policy_decide(policy, &c, &r, now, 0, &d), 0);
 
-    r.op = CONF_OP_PUBKEY; /* the build grant signs only */
+    r.op = CONF_OP_LIST; /* the build grant signs only... */
     ck_assert_int_eq(policy_decide(policy, &c, &r, now, 0, &d),
                      CUST_ERR_DENIED);
+    r.op = CONF_OP_PUBKEY; /* ...which includes reading the public key */
+    ck_assert_int_eq(policy_decide(policy, &c, &r, now, 0, &d), 0);
     r.key = "release"; /* the release grant allows every operation */
     ck_assert_int_eq(policy_decide(policy, &c, &r, now, 0, &d), 0);
     r.key = "git";
