@@ -334,6 +334,9 @@ handler_run(void *arg)
 
     handler_policy_caller(r->peer, &c);
     buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
+    /* Records name the identity and rule: the policy must not change
+     * under them until the record is made. */
+    pthread_rwlock_rdlock(&r->env->policy_lock);
     switch (r->type) {
     case WIRE_LIST:
         handler_list(r, &c);
@@ -345,4 +348,5 @@ handler_run(void *arg)
         handler_sign(r, &c);
         break;
     }
+    pthread_rwlock_unlock(&r->env->policy_lock);
 }

@@ -7,6 +7,7 @@
 #ifndef CUSTODIAN_HANDLER_H
 #define CUSTODIAN_HANDLER_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -19,6 +20,9 @@
 
 /* What every request shares: the daemon's long-lived parts. */
 struct handler_env {
+    /* The policy may be swapped by a reload: a request holds this lock
+     * for reading from its decision until its audit record is made. */
+    pthread_rwlock_t policy_lock;
     struct policy *policy;
     const struct keystore *keys;
     struct audit *audit;
@@ -31,7 +35,7 @@ struct handler_req;
 typedef void (*handler_done_fn)(struct handler_req *req);
 
 struct handler_req {
-    const struct handler_env *env;
+    struct handler_env *env;
     const struct peer *peer; /* the connection's caller */
     uint8_t type;            /* WIRE_LIST, WIRE_PUBKEY or WIRE_SIGN */
     char key[WIRE_NAME_MAX + 1];

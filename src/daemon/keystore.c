@@ -37,7 +37,9 @@ keystore_load(const struct conf_key *ck, struct token *tok,
 {
     int rc;
 
-    k->name = ck->name;
+    k->name = strdup(ck->name);
+    if (k->name == NULL)
+        return keystore_fail(CUST_ERR_NOMEM, ck->name, "memory");
     k->version = 1;
     snprintf(k->label, sizeof(k->label), "%s@%u", ck->name, k->version);
     rc = token_key_find(tok, k->label, NULL, 0, &k->tk);
@@ -98,6 +100,7 @@ keystore_free(struct keystore *ks)
     for (i = 0; i < ks->n; i++) {
         token_key_free(ks->keys[i].tk);
         free(ks->keys[i].spki);
+        free(ks->keys[i].name);
     }
     free(ks->keys);
     free(ks);

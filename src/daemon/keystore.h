@@ -20,7 +20,7 @@
 struct keystore;
 
 struct keystore_key {
-    const char *name; /* as in the configuration */
+    char *name; /* as in the configuration (a copy) */
     enum alg_keytype type;
     uint32_t version; /* the active version */
     char label[TOKEN_LABEL_MAX + 1];

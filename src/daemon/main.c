@@ -34,7 +34,7 @@ struct daemon {
     struct token **tokens;
     struct audit *audit;
     struct keystore *keys;
-    struct policy *policy;
+    struct conf *policy_conf; /* what the policy was built from */
     struct workers *workers;
     struct handler_env env;
     struct server *server;
@@ -186,12 +186,80 @@ open_state(struct daemon *d)
         log_error("%s", keystore_error());
         return -1;
     }
-    if (policy_new(d->conf, &d->policy) != 0 ||
+    pthread_rwlock_init(&d->env.policy_lock, NULL);
+    d->env.keys = d->keys;
+    d->env.audit = d->audit;
+    d->policy_conf = d->conf;
+    if (policy_new(d->conf, &d->env.policy) != 0 ||
         workers_start(d->conf->limits.workers, MAIN_QUEUE_MAX, &d->workers) !=
             0)
         return -1;
-    d->env = (struct handler_env){d->policy, d->keys, d->audit};
     return 0;
+}
+
+/*
+ * What a reload may not change, because it was set up at start: the
+ * keys, their tokens, the socket and the audit log. NULL if unchanged.
+ */
+static const char *
+reload_fixed_part(const struct conf *old, const struct conf *new)
+{
+    size_t i;
+
+    if (old->nkeys != new->nkeys)
+        return "the keys changed; restart to change keys";
+    for (i = 0; i < old->nkeys; i++) {
+        if (strcmp(old->keys[i].name, new->keys[i].name) != 0 ||
+            old->keys[i].type != new->keys[i].type ||
+            strcmp(old->keys[i].token->name, new->keys[i].token->name) != 0)
+            return "the keys changed; restart to change keys";
+    }
+    if (strcmp(old->sign.path, new->sign.path) != 0 ||
+        strcmp(old->audit_path, new->audit_path) != 0)
+        return "the socket or audit log path changed; restart for that";
+    return NULL;
+}
+
+/* Loads the file again and swaps in its policy; anything wrong with it
+ * and the policy in force stays. Runs on the loop thread (SIGHUP). */
+static void
+reload(void *arg)
+{
+    struct daemon *d = arg;
+    struct conf_errors errs;
+    struct conf *c = NULL, *old_conf;
+    struct policy *p = NULL, *old;
+    const char *why = NULL;
+    size_t i;
+
+    if (conf_load(d->conf_path, &c, &errs) != 0) {
+        for (i = 0; i < errs.n; i++)
+            log_error("reload: %s", errs.lines[i]);
+        why = "the configuration has errors";
+        conf_errors_free(&errs);
+    } else if ((why = reload_fixed_part(d->conf, c)) == NULL &&
+               policy_new(c, &p) != 0) {
+        why = "out of memory";
+    }
+    if (why != NULL) {
+        log_error("reload refused, the policy in force stays: %s", why);
+        audit_event(d, json_pack("{s:s, s:s, s:s}", "event", "reload", "result",
+                                 "refused", "reason", why));
+        conf_free(c);
+        return;
+    }
+    pthread_rwlock_wrlock(&d->env.policy_lock);
+    old = d->env.policy;
+    old_conf = d->policy_conf;
+    d->env.policy = p;
+    d->policy_conf = c;
+    pthread_rwlock_unlock(&d->env.policy_lock);
+    policy_free(old);
+    if (old_conf != d->conf)
+        conf_free(old_conf);
+    log_info("reload: %zu identities in force", c->nidentities);
+    audit_event(d, json_pack("{s:s, s:s, s:i}", "event", "reload", "result",
+                             "applied", "identities", (int)c->nidentities));
 }
 
 static void
@@ -206,7 +274,9 @@ shut_down(struct daemon *d)
         audit_close(d->audit);
     }
     keystore_free(d->keys);
-    policy_free(d->policy);
+    policy_free(d->env.policy);
+    if (d->policy_conf != d->conf)
+        conf_free(d->policy_conf);
     for (i = 0; d->tokens != NULL && i < d->conf->ntokens; i++)
         token_close(d->tokens[i]);
     free(d->tokens);
@@ -224,7 +294,7 @@ main(int argc, char **argv)
         return 2;
     harden();
     if (load_conf(&d) == 0 && open_tokens(&d) == 0 && open_state(&d) == 0 &&
-        server_new(d.conf, &d.env, d.workers, &d.server) == 0)
+        server_new(d.conf, &d.env, d.workers, reload, &d, &d.server) == 0)
         rc = server_run(d.server);
     shut_down(&d);
     return rc == 0 ? 0 : 1;

@@ -48,11 +48,13 @@ struct conn {
 
 struct server {
     const struct conf *conf;
-    const struct handler_env *env;
+    struct handler_env *env;
+    server_reload_fn reload;
+    void *reload_arg;
     struct workers *workers;
     struct event_base *base;
     struct evconnlistener *listener;
-    struct event *wake, *sigterm, *sigint;
+    struct event *wake, *sigterm, *sigint, *sighup;
     pthread_mutex_t lock; /* guards the completed list */
     struct req *completed;
     struct conn *conns;
@@ -468,9 +470,21 @@ on_signal(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(s->base, NULL);
 }
 
+static void
+on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *s = arg;
+
+    (void)sig;
+    (void)what;
+    if (s->reload != NULL)
+        s->reload(s->reload_arg);
+}
+
 int
-server_new(const struct conf *conf, const struct handler_env *env,
-           struct workers *workers, struct server **out)
+server_new(const struct conf *conf, struct handler_env *env,
+           struct workers *workers, server_reload_fn reload, void *arg,
+           struct server **out)
 {
     struct server *s = calloc(1, sizeof(*s));
     int fd;
@@ -480,6 +494,8 @@ server_new(const struct conf *conf, const struct handler_env *env,
     s->conf = conf;
     s->env = env;
     s->workers = workers;
+    s->reload = reload;
+    s->reload_arg = arg;
     pthread_mutex_init(&s->lock, NULL);
     evthread_use_pthreads();
     s->base = event_base_new();
@@ -495,9 +511,11 @@ server_new(const struct conf *conf, const struct handler_env *env,
     s->wake = event_new(s->base, -1, EV_PERSIST, on_wake, s);
     s->sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
+    s->sighup = evsignal_new(s->base, SIGHUP, on_sighup, s);
     if (s->listener == NULL || s->wake == NULL || s->sigterm == NULL ||
-        s->sigint == NULL || event_add(s->sigterm, NULL) != 0 ||
-        event_add(s->sigint, NULL) != 0) {
+        s->sigint == NULL || s->sighup == NULL ||
+        event_add(s->sigterm, NULL) != 0 || event_add(s->sigint, NULL) != 0 ||
+        event_add(s->sighup, NULL) != 0) {
         server_free(s);
         return CUST_ERR_INTERNAL;
     }
@@ -530,6 +548,8 @@ server_free(struct server *s)
         event_free(s->sigterm);
     if (s->sigint != NULL)
         event_free(s->sigint);
+    if (s->sighup != NULL)
+        event_free(s->sighup);
     if (s->base != NULL)
         event_base_free(s->base);
     pthread_mutex_destroy(&s->lock);

@@ -21,8 +21,12 @@ struct server;
  * group applied; a stale socket file is replaced). ENV and WORKERS must
  * outlive the server. Returns 0 and *OUT or a custodian error (logged).
  */
-int server_new(const struct conf *conf, const struct handler_env *env,
-               struct workers *workers, struct server **out);
+/* Called on the loop thread when the daemon receives SIGHUP. */
+typedef void (*server_reload_fn)(void *arg);
+
+int server_new(const struct conf *conf, struct handler_env *env,
+               struct workers *workers, server_reload_fn reload, void *arg,
+               struct server **out);
 
 /*
  * Runs until SIGTERM or SIGINT; then stops accepting, lets every request

@@ -111,6 +111,34 @@ rc=0
     fail "denied signing: exit $rc, $(cat "$work/err")"
 echo "ok: custodian-sign json bundle and refusal"
 
+# SIGHUP: a configuration with an error is refused and the policy in
+# force stays; a good one takes effect at once.
+wait_for_record() { # wait_for_record PATTERN
+    for _ in $(seq 100); do
+        grep -q "$1" "$work/audit.log" && return 0
+        sleep 0.05
+    done
+    fail "no audit record matching $1"
+}
+cp "$work/custodiand.conf" "$work/good.conf"
+printf 'colour = "blue";\n' >>"$work/custodiand.conf"
+kill -HUP "$pid"
+wait_for_record '"event":"reload","result":"refused"'
+"$sign" sign --key ed --format sshsig --output-dir "$work/out" \
+    "$work/app2.tar.gz" >/dev/null || fail "old policy lost after a bad reload"
+sed 's/keys = \[ "release", "ed", "rsa" \]/keys = [ "release", "rsa" ]/' \
+    "$work/good.conf" >"$work/custodiand.conf"
+kill -HUP "$pid"
+wait_for_record '"event":"reload","result":"applied"'
+rc=0
+"$sign" sign --key ed --format sshsig --output-dir "$work/out" \
+    "$work/app2.tar.gz" >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q CUST_ERR_DENIED "$work/err" ||
+    fail "grant still in force after reload: exit $rc $(cat "$work/err")"
+"$sign" sign --key release "$work/app2.tar.gz" >/dev/null ||
+    fail "release refused after reload"
+echo "ok: SIGHUP reload refuses a bad configuration, applies a good one"
+
 # SIGTERM: requests finish, the log closes with a record, the socket goes.
 kill -TERM "$pid"
 wait "$pid" || fail "custodiand exited with status $?"
