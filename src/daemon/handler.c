@@ -330,13 +330,16 @@ void
 handler_run(void *arg)
 {
     struct handler_req *r = arg;
+    /* Once its record is submitted, R may be answered and freed at any
+     * moment: only ENV is used after that. */
+    struct handler_env *env = r->env;
     struct policy_caller c;
 
     handler_policy_caller(r->peer, &c);
     buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
     /* Records name the identity and rule: the policy must not change
      * under them until the record is made. */
-    pthread_rwlock_rdlock(&r->env->policy_lock);
+    pthread_rwlock_rdlock(&env->policy_lock);
     switch (r->type) {
     case WIRE_LIST:
         handler_list(r, &c);
@@ -348,5 +351,5 @@ handler_run(void *arg)
         handler_sign(r, &c);
         break;
     }
-    pthread_rwlock_unlock(&r->env->policy_lock);
+    pthread_rwlock_unlock(&env->policy_lock);
 }

@@ -281,12 +281,18 @@ client_thread(void *arg)
     struct cust_conn *c = NULL;
     int i, good = 0;
 
-    if (cust_connect(NULL, "test_daemon", &c) != 0)
+    if (cust_connect(NULL, "test_daemon", &c) != 0) {
+        fprintf(stderr, "client: cannot connect\n");
         return NULL;
+    }
     for (i = 0; i < NSIGNS; i++) {
-        if (sign_sha256(c, "release", &s) == 0 &&
-            verify(pub, message, sizeof(message), &s, EVP_sha256()))
+        int rc = sign_sha256(c, "release", &s);
+
+        if (rc == 0 && verify(pub, message, sizeof(message), &s, EVP_sha256()))
             good++;
+        else
+            fprintf(stderr, "client: %s: %s\n", cust_err_name(rc),
+                    cust_message(c));
     }
     cust_close(c);
     pthread_mutex_lock(&count_lock);
