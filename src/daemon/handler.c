@@ -353,3 +353,18 @@ handler_run(void *arg)
     }
     pthread_rwlock_unlock(&env->policy_lock);
 }
+
+void
+handler_refuse(struct handler_req *r, int code, const char *message)
+{
+    json_t *rec = json_object();
+
+    json_object_set_new(rec, "event", json_string("refused"));
+    json_object_set_new(rec, "caller", handler_caller(r->peer));
+    json_object_set_new(rec, "frame_type", json_integer(r->type));
+    json_object_set_new(rec, "decision", json_string("deny"));
+    json_object_set_new(rec, "error", json_string(cust_err_name(code)));
+    json_object_set_new(rec, "reason", json_string(message));
+    handler_error(r, code, message);
+    handler_commit(r, rec);
+}

@@ -54,4 +54,13 @@ struct handler_req {
  */
 void handler_run(void *req);
 
+/*
+ * Refuses a frame that is not a request the daemon can carry out
+ * (malformed, unknown, out of order, or no worker free): puts an ERROR
+ * answer with CODE and MESSAGE in req->answer and audits the refusal;
+ * req->done is called when the record is durable. Does not block; may run
+ * on the event loop.
+ */
+void handler_refuse(struct handler_req *req, int code, const char *message);
+
 #endif

@@ -40,8 +40,9 @@ struct conn {
     struct conn *prev, *next; /* all connections of the server */
     struct bufferevent *bev;  /* NULL once the client is gone */
     struct peer peer;
-    int hello;       /* HELLO received */
-    int close_after; /* close once the answers are out */
+    int hello;         /* HELLO received */
+    int close_after;   /* close once the answers are out */
+    unsigned refusals; /* frames refused so far */
     struct req *head, *tail;
     unsigned pending;
 };
@@ -188,25 +189,26 @@ conn_answer_now(struct conn *c, void (*put)(struct buf *, const void *),
     r->done = 1;
 }
 
-struct err_arg {
-    int code;
-    const char *msg;
-};
+/* Refused frames a connection may send before it is closed: each is
+ * audited, and a client must not be able to fill the log with them. */
+#define SERVER_REFUSALS_MAX 16
 
+/* Answers and audits a refused frame of TYPE. */
 static void
-put_error(struct buf *b, const void *arg)
+conn_refuse(struct conn *c, uint8_t type, int code, const char *msg)
 {
-    const struct err_arg *e = arg;
+    struct req *r = conn_push(c);
 
-    wire_put_error(b, e->code, e->msg);
-}
-
-static void
-conn_error(struct conn *c, int code, const char *msg)
-{
-    struct err_arg e = {code, msg};
-
-    conn_answer_now(c, put_error, &e);
+    if (r == NULL) {
+        c->close_after = 1;
+        return;
+    }
+    r->h.type = type;
+    if (++c->refusals >= SERVER_REFUSALS_MAX) {
+        msg = "too many refused frames; closing";
+        c->close_after = 1;
+    }
+    handler_refuse(&r->h, code, msg);
 }
 
 static void
@@ -232,12 +234,13 @@ conn_hello(struct conn *c, struct buf *body)
     int rc = wire_get_hello(body, WIRE_HELLO, &h);
 
     if (rc == 0 && h.version != WIRE_VERSION) {
-        conn_error(c, CUST_ERR_VERSION, "this daemon speaks version 1");
+        conn_refuse(c, WIRE_HELLO, CUST_ERR_VERSION,
+                    "this daemon speaks version 1");
         c->close_after = 1;
         return;
     }
     if (rc != 0) {
-        conn_error(c, rc, "malformed HELLO");
+        conn_refuse(c, WIRE_HELLO, rc, "malformed HELLO");
         c->close_after = 1;
         return;
     }
@@ -272,18 +275,15 @@ conn_job(struct conn *c, uint8_t type, struct buf *body)
     }
     if (rc == 0)
         rc = workers_submit(c->srv->workers, handler_run, &r->h);
-    if (rc != 0) {
-        buf_init(&r->h.answer, WIRE_FRAME_MAX + WIRE_HEADER);
-        wire_put_error(&r->h.answer, rc,
+    if (rc != 0)
+        handler_refuse(&r->h, rc,
                        rc == CUST_ERR_BUSY ? "daemon busy; retry"
                                            : "malformed request");
-        r->done = 1;
-    }
 }
 
 /*
- * XXX: answers made here (HELLO, PING, malformed or unknown frames) are
- * not audited, so a client probing with garbage leaves no record.
+ * Refused frames are audited (conn_refuse); HELLO and PING, which touch
+ * no key, are answered here without a record.
  */
 static void
 conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
@@ -291,14 +291,14 @@ conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
     char payload[WIRE_MESSAGE_MAX + 1];
 
     if (!c->hello && type != WIRE_HELLO) {
-        conn_error(c, CUST_ERR_PROTOCOL, "HELLO must come first");
+        conn_refuse(c, type, CUST_ERR_PROTOCOL, "HELLO must come first");
         c->close_after = 1;
         return;
     }
     switch (type) {
     case WIRE_HELLO:
         if (c->hello)
-            conn_error(c, CUST_ERR_PROTOCOL, "HELLO was already sent");
+            conn_refuse(c, type, CUST_ERR_PROTOCOL, "HELLO was already sent");
         else
             conn_hello(c, body);
         break;
@@ -306,7 +306,7 @@ conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
         if (wire_get_ping(body, payload) == 0)
             conn_answer_now(c, put_pong, payload);
         else
-            conn_error(c, CUST_ERR_PROTOCOL, "malformed PING");
+            conn_refuse(c, type, CUST_ERR_PROTOCOL, "malformed PING");
         break;
     case WIRE_LIST:
     case WIRE_PUBKEY:
@@ -314,7 +314,7 @@ conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
         conn_job(c, type, body);
         break;
     default:
-        conn_error(c, CUST_ERR_UNKNOWN_MESSAGE, "unknown message type");
+        conn_refuse(c, type, CUST_ERR_UNKNOWN_MESSAGE, "unknown message type");
         break;
     }
 }
@@ -339,7 +339,7 @@ on_read(struct bufferevent *bev, void *arg)
         if (rc == 1)
             break; /* the rest of the frame has not arrived */
         if (rc != 0) {
-            conn_error(c, CUST_ERR_TOO_BIG, "frame length out of range");
+            conn_refuse(c, 0, CUST_ERR_TOO_BIG, "frame length out of range");
             c->close_after = 1;
             break;
         }

@@ -155,4 +155,8 @@ grep -q '"error":"CUST_ERR_RATE_LIMITED"' "$work/audit.log" ||
     fail "rate limit not audited"
 grep -q '"context":{"artifact":"app.tar.gz","job":"7"}' "$work/audit.log" ||
     fail "context not audited"
+grep -q '"event":"refused".*"frame_type":66.*"error":"CUST_ERR_UNKNOWN_MESSAGE"' \
+    "$work/audit.log" || fail "unknown frame not audited"
+grep -q '"event":"refused".*"error":"CUST_ERR_TOO_BIG"' "$work/audit.log" ||
+    fail "oversized frame not audited"
 echo "ok: custodiand end to end"

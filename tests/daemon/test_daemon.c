@@ -270,6 +270,27 @@ START_TEST(garbage_is_answered)
 }
 END_TEST
 
+START_TEST(garbage_flood_is_cut)
+{
+    static const uint8_t hello[] = {0, 0, 0, 16,  1,   0,   0,   0,   1,   0,
+                                    0, 0, 7, 'g', 'a', 'r', 'b', 'a', 'g', 'e'};
+    static const uint8_t unknown[] = {0, 0, 0, 1, 0x42};
+    uint8_t type = 0;
+    int fd = raw_connect(), i, answers = 0;
+
+    send(fd, hello, sizeof(hello), 0);
+    ck_assert_int_eq(raw_answer(fd, &type), 0);
+    /* Each refused frame is audited, so a connection gets only a few. */
+    for (i = 0; i < 100; i++)
+        send(fd, unknown, sizeof(unknown), MSG_NOSIGNAL);
+    while (raw_answer(fd, &type) != 1)
+        answers++;
+    ck_assert_int_le(answers, 16);
+    ck_assert_int_ge(answers, 1);
+    close(fd);
+}
+END_TEST
+
 static int signed_ok;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -354,6 +375,7 @@ main(void)
     tcase_add_test(tc, rate_limit);
     tcase_add_test(tc, strangers_and_expired_identities);
     tcase_add_test(tc, garbage_is_answered);
+    tcase_add_test(tc, garbage_flood_is_cut);
     tcase_add_test(tc, many_clients_each_audited);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
