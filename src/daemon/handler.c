@@ -11,6 +11,7 @@
 
 #include "custodian/error.h"
 #include "handler.h"
+#include "log.h"
 
 /* Client-supplied text in a record: printable ASCII, \xHH for the rest,
  * so that no value can forge a field or break the one-line format. */
@@ -121,12 +122,32 @@ handler_error(struct handler_req *r, int code, const char *message)
     wire_put_error(&r->answer, code, message);
 }
 
+/*
+ * Says so, once, when the audit log starts failing and when it works
+ * again: while it fails, nothing is signed.
+ */
+static void
+handler_note_health(struct handler_env *env, int status)
+{
+    struct audit_stats st;
+
+    if (status != 0 && atomic_exchange(&env->degraded, 1) == 0) {
+        audit_stats(env->audit, &st);
+        log_error("audit log failing (%s): degraded, signing nothing until "
+                  "it can be written",
+                  strerror(st.last_errno));
+    } else if (status == 0 && atomic_exchange(&env->degraded, 0) == 1) {
+        log_info("audit log written again: no longer degraded");
+    }
+}
+
 static void
 handler_audited(void *arg, int status, uint64_t seq)
 {
     struct handler_req *r = arg;
 
     (void)seq;
+    handler_note_health(r->env, status);
     if (status != 0)
         handler_error(r, CUST_ERR_AUDIT,
                       "audit record not written; nothing released");

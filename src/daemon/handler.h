@@ -8,6 +8,7 @@
 #define CUSTODIAN_HANDLER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -26,6 +27,7 @@ struct handler_env {
     struct policy *policy;
     const struct keystore *keys;
     struct audit *audit;
+    atomic_int degraded; /* the last audit write failed */
 };
 
 struct handler_req;
