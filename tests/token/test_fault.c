@@ -17,6 +17,7 @@
 #include "custodian/error.h"
 #include "faultmod.h"
 #include "token_int.h"
+#include "check_main.h"
 
 static void (*set_flags)(CK_FLAGS);
 static void (*set_sign)(CK_RV, int);
@@ -220,17 +221,11 @@ main(void)
 {
     Suite *s = suite_create("token faults");
     TCase *tc = tcase_create("faults");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, locked_pin_is_not_tried);
     tcase_add_test(tc, device_error_is_recovered);
     tcase_add_test(tc, removed_token_comes_back);
     tcase_add_test(tc, refused_pin_logs_in_once);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -27,6 +27,7 @@
 
 #include "custodian/error.h"
 #include "token_int.h"
+#include "check_main.h"
 
 #define NTHREADS 8
 
@@ -606,11 +607,5 @@ token_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(token_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(token_suite());
 }

@@ -10,6 +10,7 @@
 
 #include "custodian/error.h"
 #include "alg.h"
+#include "check_main.h"
 
 static const struct {
     enum alg_keytype type;
@@ -210,11 +211,5 @@ alg_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(alg_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(alg_suite());
 }

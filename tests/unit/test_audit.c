@@ -21,6 +21,7 @@
 
 #include "custodian/error.h"
 #include "audit.h"
+#include "check_main.h"
 
 #define ZERO_HASH                                                              \
     "0000000000000000000000000000000000000000000000000000000000000000"
@@ -1204,11 +1205,5 @@ audit_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(audit_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(audit_suite());
 }

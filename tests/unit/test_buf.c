@@ -10,6 +10,7 @@
 
 #include "custodian/error.h"
 #include "buf.h"
+#include "check_main.h"
 
 /* Checks that B holds exactly the LEN bytes at EXPECT. */
 static void
@@ -317,11 +318,5 @@ buf_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(buf_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(buf_suite());
 }

@@ -11,6 +11,7 @@
 
 #include "custodian/error.h"
 #include "conf.h"
+#include "check_main.h"
 
 static char path[64];
 
@@ -239,8 +240,6 @@ main(void)
 {
     Suite *s = suite_create("conf");
     TCase *tc = tcase_create("conf");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, example_loads);
     tcase_add_test(tc, every_error_has_its_line);
@@ -250,9 +249,5 @@ main(void)
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, durations_rates_times);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

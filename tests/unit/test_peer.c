@@ -27,6 +27,7 @@
 
 #include "custodian/error.h"
 #include "peer.h"
+#include "check_main.h"
 
 #define SLEEP_BIN "/usr/bin/sleep"
 
@@ -1461,11 +1462,5 @@ peer_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(peer_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(peer_suite());
 }

@@ -13,6 +13,7 @@
 
 #include "custodian/error.h"
 #include "pin.h"
+#include "check_main.h"
 
 /* A private directory for the test's files, removed after each test. */
 static char tmpdir[256];
@@ -343,11 +344,5 @@ pin_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(pin_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(pin_suite());
 }

@@ -11,6 +11,7 @@
 
 #include "custodian/error.h"
 #include "policy.h"
+#include "check_main.h"
 
 static const char policy_text[] =
     "tokens = ( { name = \"hsm\"; module = \"/m.so\"; uri = "
@@ -296,8 +297,6 @@ main(void)
 {
     Suite *s = suite_create("policy");
     TCase *tc = tcase_create("policy");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, first_matching_identity_decides);
@@ -309,9 +308,5 @@ main(void)
     tcase_add_test(tc, rate_limit_bucket);
     tcase_add_test(tc, explain_tells_every_step);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

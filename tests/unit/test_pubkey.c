@@ -20,6 +20,7 @@
 #include "custodian/error.h"
 #include "buf.h"
 #include "pubkey.h"
+#include "check_main.h"
 
 #define SSH_KEYGEN "/usr/bin/ssh-keygen"
 
@@ -520,11 +521,5 @@ pubkey_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(pubkey_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(pubkey_suite());
 }

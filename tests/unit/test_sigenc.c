@@ -10,6 +10,7 @@
 
 #include "custodian/error.h"
 #include "sigenc.h"
+#include "check_main.h"
 
 /*
  * Known answers. Each expected DER keeps its tag and length bytes on a
@@ -381,11 +382,5 @@ sigenc_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(sigenc_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(sigenc_suite());
 }

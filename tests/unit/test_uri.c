@@ -11,6 +11,7 @@
 #include "custodian/error.h"
 #include "p11uri.h"
 #include "token_int.h"
+#include "check_main.h"
 
 /* Copies S into the space-padded fixed-width field DST of LEN bytes. */
 static void
@@ -239,11 +240,5 @@ uri_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(uri_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(uri_suite());
 }

@@ -9,6 +9,7 @@
 
 #include "custodian/error.h"
 #include "wire.h"
+#include "check_main.h"
 
 /* Opens the one frame in OUT, checking its framing; returns the type. */
 static uint8_t
@@ -250,8 +251,6 @@ main(void)
 {
     Suite *s = suite_create("wire");
     TCase *tc = tcase_create("wire");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, sign_frame_bytes);
     tcase_add_test(tc, error_frame_bytes);
@@ -260,9 +259,5 @@ main(void)
     tcase_add_test(tc, hostile_bodies);
     tcase_add_test(tc, data_limit);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }

@@ -10,6 +10,7 @@
 
 #include "custodian/error.h"
 #include "workers.h"
+#include "check_main.h"
 
 static atomic_int ran;
 static atomic_int running, most_running;
@@ -97,16 +98,10 @@ main(void)
 {
     Suite *s = suite_create("workers");
     TCase *tc = tcase_create("workers");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, every_job_once_and_concurrently);
     tcase_add_test(tc, full_queue_is_refused_at_once);
     tcase_add_test(tc, bad_sizes);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return check_run(s);
 }
