@@ -70,6 +70,24 @@ CUST_API int cust_pubkey(struct cust_conn *c, const char *key,
 CUST_API int cust_sign(struct cust_conn *c, const struct cust_sign_req *req,
                        struct cust_signature *out);
 
+/* Where the admin socket is unless $CUSTODIAN_ADMIN_SOCKET says otherwise;
+ * cust_connect() takes its path for the calls below. */
+#define CUST_ADMIN_SOCKET_DEFAULT "/run/custodian/admin.sock"
+
+struct cust_status {
+    char version[65];
+    uint32_t connections, inflight, keys;
+    int degraded; /* the audit log is failing: nothing is signed */
+    uint64_t audit_records, audit_syncs;
+};
+
+/* Admin socket: the daemon's state. */
+CUST_API int cust_status(struct cust_conn *c, struct cust_status *out);
+
+/* Admin socket: reloads the configuration; the daemon's refusal (the
+ * reason in cust_message()) keeps the policy in force. */
+CUST_API int cust_reload(struct cust_conn *c);
+
 /* The daemon's message for the last refusal on C, or "". */
 CUST_API const char *cust_message(const struct cust_conn *c);
 

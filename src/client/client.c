@@ -288,3 +288,40 @@ cust_sign(struct cust_conn *c, const struct cust_sign_req *r,
     out->siglen = ws.siglen;
     return 0;
 }
+
+int
+cust_status(struct cust_conn *c, struct cust_status *out)
+{
+    struct wire_status st;
+    struct buf req, body;
+    int rc;
+
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_empty(&req, WIRE_STATUS);
+    rc = client_call(c, &req, WIRE_STATUS_OK, &body);
+    if (rc == 0)
+        rc = wire_get_status_ok(&body, &st);
+    if (rc != 0)
+        return rc;
+    snprintf(out->version, sizeof(out->version), "%s", st.version);
+    out->connections = st.connections;
+    out->inflight = st.inflight;
+    out->keys = st.keys;
+    out->degraded = st.degraded != 0;
+    out->audit_records = st.audit_records;
+    out->audit_syncs = st.audit_syncs;
+    return 0;
+}
+
+int
+cust_reload(struct cust_conn *c)
+{
+    char result[WIRE_MESSAGE_MAX + 1];
+    struct buf req, body;
+    int rc;
+
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_empty(&req, WIRE_RELOAD);
+    rc = client_call(c, &req, WIRE_RELOAD_OK, &body);
+    return rc != 0 ? rc : wire_get_reload_ok(&body, result);
+}

@@ -403,3 +403,77 @@ wire_get_error(struct buf *body, struct wire_error *e)
         rc = wire_get_text(body, e->message, WIRE_MESSAGE_MAX);
     return wire_done(body, rc);
 }
+
+int
+wire_put_empty(struct buf *out, enum wire_type type)
+{
+    size_t start;
+
+    wire_begin(out, type, &start);
+    return wire_end(out, start);
+}
+
+static void
+wire_put_u64(struct buf *out, uint64_t v)
+{
+    buf_put_u32(out, (uint32_t)(v >> 32));
+    buf_put_u32(out, (uint32_t)v);
+}
+
+static int
+wire_get_u64(struct buf *body, uint64_t *v)
+{
+    uint32_t hi = 0, lo = 0;
+
+    if (buf_get_u32(body, &hi) != 0 || buf_get_u32(body, &lo) != 0)
+        return CUST_ERR_PROTOCOL;
+    *v = (uint64_t)hi << 32 | lo;
+    return 0;
+}
+
+int
+wire_put_status_ok(struct buf *out, const struct wire_status *st)
+{
+    size_t start;
+
+    wire_begin(out, WIRE_STATUS_OK, &start);
+    buf_put_cstring(out, st->version);
+    buf_put_u32(out, st->connections);
+    buf_put_u32(out, st->inflight);
+    buf_put_u32(out, st->keys);
+    buf_put_u8(out, st->degraded);
+    wire_put_u64(out, st->audit_records);
+    wire_put_u64(out, st->audit_syncs);
+    return wire_end(out, start);
+}
+
+int
+wire_get_status_ok(struct buf *body, struct wire_status *st)
+{
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    rc = wire_get_text(body, st->version, WIRE_NAME_MAX);
+    if (rc == 0 && (buf_get_u32(body, &st->connections) != 0 ||
+                    buf_get_u32(body, &st->inflight) != 0 ||
+                    buf_get_u32(body, &st->keys) != 0 ||
+                    buf_get_u8(body, &st->degraded) != 0))
+        rc = CUST_ERR_PROTOCOL;
+    if (rc == 0)
+        rc = wire_get_u64(body, &st->audit_records);
+    if (rc == 0)
+        rc = wire_get_u64(body, &st->audit_syncs);
+    return wire_done(body, rc);
+}
+
+int
+wire_put_reload_ok(struct buf *out, const char *result)
+{
+    return wire_put_ping(out, WIRE_RELOAD_OK, result);
+}
+
+int
+wire_get_reload_ok(struct buf *body, char result[WIRE_MESSAGE_MAX + 1])
+{
+    return wire_get_ping(body, result);
+}

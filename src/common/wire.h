@@ -45,11 +45,17 @@ enum wire_type {
     WIRE_PUBKEY = 0x04,
     WIRE_SIGN = 0x05,
 
+    /* The admin socket only. */
+    WIRE_STATUS = 0x10,
+    WIRE_RELOAD = 0x11,
+
     WIRE_HELLO_OK = 0x81,
     WIRE_PONG = 0x82,
     WIRE_KEYS = 0x83,
     WIRE_PUBKEY_OK = 0x84,
     WIRE_SIGNATURE = 0x85,
+    WIRE_STATUS_OK = 0x90,
+    WIRE_RELOAD_OK = 0x91,
     WIRE_ERROR = 0xff,
 };
 
@@ -89,6 +95,17 @@ struct wire_signature {
     char scheme[WIRE_ALG_MAX + 1];
     const uint8_t *sig; /* view into the frame */
     size_t siglen;
+};
+
+/* What the admin socket's STATUS answers. */
+struct wire_status {
+    char version[WIRE_NAME_MAX + 1];
+    uint32_t connections;
+    uint32_t inflight;
+    uint32_t keys;
+    uint8_t degraded; /* the audit log is failing */
+    uint64_t audit_records;
+    uint64_t audit_syncs;
 };
 
 struct wire_error {
@@ -139,6 +156,13 @@ int wire_get_pubkey_ok(struct buf *body, struct wire_keyinfo *key,
 int wire_get_sign(struct buf *body, struct wire_sign *s);
 int wire_get_signature(struct buf *body, struct wire_signature *s);
 int wire_get_error(struct buf *body, struct wire_error *e);
+
+/* STATUS and RELOAD have no body; their answers: */
+int wire_put_empty(struct buf *out, enum wire_type type);
+int wire_put_status_ok(struct buf *out, const struct wire_status *st);
+int wire_get_status_ok(struct buf *body, struct wire_status *st);
+int wire_put_reload_ok(struct buf *out, const char *result);
+int wire_get_reload_ok(struct buf *body, char result[WIRE_MESSAGE_MAX + 1]);
 
 /* Checks that BODY is empty (LIST has no body). */
 int wire_get_empty(struct buf *body);

@@ -389,3 +389,37 @@ handler_refuse(struct handler_req *r, int code, const char *message)
     handler_error(r, code, message);
     handler_commit(r, rec);
 }
+
+void
+handler_admin(struct handler_req *r, const char *action, const char *admin,
+              const char *result)
+{
+    json_t *rec = json_object();
+
+    json_object_set_new(rec, "event", json_string("admin"));
+    json_object_set_new(rec, "action", json_string(action));
+    json_object_set_new(rec, "caller", handler_caller(r->peer));
+    json_object_set_new(rec, "identity",
+                        admin ? json_string(admin) : json_null());
+    json_object_set_new(rec, "result", json_string(result));
+    handler_commit(r, rec);
+}
+
+int
+handler_admin_identity(struct handler_env *env, const struct peer *peer,
+                       char *name, size_t len)
+{
+    const struct conf_identity *id;
+    struct policy_caller c;
+    int rc = CUST_ERR_DENIED;
+
+    handler_policy_caller(peer, &c);
+    pthread_rwlock_rdlock(&env->policy_lock);
+    id = policy_admin(env->policy, &c, time(NULL));
+    if (id != NULL) {
+        snprintf(name, len, "%s", id->name);
+        rc = 0;
+    }
+    pthread_rwlock_unlock(&env->policy_lock);
+    return rc;
+}

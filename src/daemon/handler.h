@@ -65,4 +65,19 @@ void handler_run(void *req);
  */
 void handler_refuse(struct handler_req *req, int code, const char *message);
 
+/*
+ * Audits an admin action (ACTION by admin identity ADMIN, with RESULT)
+ * whose answer is already in req->answer; req->done is called when the
+ * record is durable. Does not block.
+ */
+void handler_admin(struct handler_req *req, const char *action,
+                   const char *admin, const char *result);
+
+/*
+ * Copies the name of the admin identity PEER is into NAME (LEN bytes) and
+ * returns 0, or returns CUST_ERR_DENIED if it is none.
+ */
+int handler_admin_identity(struct handler_env *env, const struct peer *peer,
+                           char *name, size_t len);
+
 #endif

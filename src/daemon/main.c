@@ -222,7 +222,7 @@ reload_fixed_part(const struct conf *old, const struct conf *new)
 
 /* Loads the file again and swaps in its policy; anything wrong with it
  * and the policy in force stays. Runs on the loop thread (SIGHUP). */
-static void
+static const char *
 reload(void *arg)
 {
     struct daemon *d = arg;
@@ -246,7 +246,7 @@ reload(void *arg)
         audit_event(d, json_pack("{s:s, s:s, s:s}", "event", "reload", "result",
                                  "refused", "reason", why));
         conf_free(c);
-        return;
+        return why;
     }
     pthread_rwlock_wrlock(&d->env.policy_lock);
     old = d->env.policy;
@@ -260,6 +260,7 @@ reload(void *arg)
     log_info("reload: %zu identities in force", c->nidentities);
     audit_event(d, json_pack("{s:s, s:s, s:i}", "event", "reload", "result",
                              "applied", "identities", (int)c->nidentities));
+    return NULL;
 }
 
 static void

@@ -332,3 +332,17 @@ policy_explain(struct policy *p, const struct policy_caller *caller,
 
     return policy_run(p, caller, request, now, 0, &t, out);
 }
+
+const struct conf_identity *
+policy_admin(struct policy *p, const struct policy_caller *caller, time_t now)
+{
+    const struct conf_identity *id;
+    size_t i;
+
+    for (i = 0; i < p->conf->nadmins; i++) {
+        id = &p->conf->admins[i];
+        if (policy_mismatch(&id->match, caller) == NULL)
+            return id->expires != 0 && now >= id->expires ? NULL : id;
+    }
+    return NULL;
+}

@@ -78,6 +78,13 @@ int policy_explain(struct policy *p, const struct policy_caller *caller,
                    const struct policy_request *request, time_t now,
                    policy_note_fn note, void *arg, struct policy_decision *out);
 
+/*
+ * The admin identity (conf->admins, in order) that CALLER is, or NULL.
+ * An expired admin identity does not count.
+ */
+const struct conf_identity *
+policy_admin(struct policy *p, const struct policy_caller *caller, time_t now);
+
 /* The name of an operation ("list", "pubkey", "sign"). */
 const char *policy_op_name(enum conf_op op);
 

@@ -21,7 +21,9 @@
 
 #include "custodian/error.h"
 #include "log.h"
+#include "keystore.h"
 #include "peer.h"
+#include "policy.h"
 #include "server.h"
 
 struct conn;
@@ -40,9 +42,11 @@ struct conn {
     struct conn *prev, *next; /* all connections of the server */
     struct bufferevent *bev;  /* NULL once the client is gone */
     struct peer peer;
-    int hello;         /* HELLO received */
-    int close_after;   /* close once the answers are out */
-    unsigned refusals; /* frames refused so far */
+    int hello;                          /* HELLO received */
+    int close_after;                    /* close once the answers are out */
+    unsigned refusals;                  /* frames refused so far */
+    int admin;                          /* on the admin socket */
+    char admin_name[CONF_NAME_MAX + 1]; /* the admin identity */
     struct req *head, *tail;
     unsigned pending;
 };
@@ -54,7 +58,7 @@ struct server {
     void *reload_arg;
     struct workers *workers;
     struct event_base *base;
-    struct evconnlistener *listener;
+    struct evconnlistener *listener, *admin_listener;
     struct event *wake, *sigterm, *sigint, *sighup;
     pthread_mutex_t lock; /* guards the completed list */
     struct req *completed;
@@ -285,6 +289,108 @@ conn_job(struct conn *c, uint8_t type, struct buf *body)
  * Refused frames are audited (conn_refuse); HELLO and PING, which touch
  * no key, are answered here without a record.
  */
+/* A request whose answer the loop makes now and the audit log releases. */
+static struct req *
+conn_admin_req(struct conn *c, uint8_t type)
+{
+    struct req *r = conn_push(c);
+
+    if (r == NULL) {
+        c->close_after = 1;
+        return NULL;
+    }
+    r->h.type = type;
+    buf_init(&r->h.answer, WIRE_FRAME_MAX + WIRE_HEADER);
+    return r;
+}
+
+static void
+admin_status(struct conn *c)
+{
+    struct server *s = c->srv;
+    struct wire_status st = {.connections = s->nconns, .inflight = s->inflight};
+    struct audit_stats as;
+    struct req *r = conn_admin_req(c, WIRE_STATUS);
+
+    if (r == NULL)
+        return;
+    snprintf(st.version, sizeof(st.version), "custodiand %s",
+             CUSTODIAN_VERSION);
+    while (keystore_at(s->env->keys, st.keys) != NULL)
+        st.keys++;
+    st.degraded = (uint8_t)atomic_load(&s->env->degraded);
+    audit_stats(s->env->audit, &as);
+    st.audit_records = as.records;
+    st.audit_syncs = as.syncs;
+    wire_put_status_ok(&r->h.answer, &st);
+    handler_admin(&r->h, "status", c->admin_name, "ok");
+}
+
+static void
+admin_reload(struct conn *c)
+{
+    struct server *s = c->srv;
+    const char *why =
+        s->reload != NULL ? s->reload(s->reload_arg) : "reload not available";
+    struct req *r = conn_admin_req(c, WIRE_RELOAD);
+
+    if (r == NULL)
+        return;
+    if (why == NULL)
+        wire_put_reload_ok(&r->h.answer, "applied");
+    else
+        wire_put_error(&r->h.answer, CUST_ERR_CONFIG, why);
+    handler_admin(&r->h, "reload", c->admin_name, why ? why : "applied");
+}
+
+/* Every key, as an operator sees them; no policy applies here. */
+static void
+admin_keys(struct conn *c)
+{
+    struct wire_keyinfo infos[64];
+    const struct keystore_key *k;
+    struct req *r = conn_admin_req(c, WIRE_LIST);
+    uint32_t n = 0;
+
+    if (r == NULL)
+        return;
+    while (n < 64 && (k = keystore_at(c->srv->env->keys, n)) != NULL) {
+        snprintf(infos[n].name, sizeof(infos[n].name), "%s", k->name);
+        snprintf(infos[n].type, sizeof(infos[n].type), "%s",
+                 alg_keytype_name(k->type));
+        infos[n].version = k->version;
+        snprintf(infos[n].fingerprint, sizeof(infos[n].fingerprint), "%s",
+                 k->fingerprint);
+        n++;
+    }
+    wire_put_keys(&r->h.answer, infos, n);
+    handler_admin(&r->h, "keys", c->admin_name, "ok");
+}
+
+/* What the admin socket serves once HELLO is done. */
+static void
+conn_admin_dispatch(struct conn *c, uint8_t type, struct buf *body)
+{
+    if (wire_get_empty(body) != 0) {
+        conn_refuse(c, type, CUST_ERR_PROTOCOL, "admin requests take no body");
+        return;
+    }
+    switch (type) {
+    case WIRE_STATUS:
+        admin_status(c);
+        break;
+    case WIRE_RELOAD:
+        admin_reload(c);
+        break;
+    case WIRE_LIST:
+        admin_keys(c);
+        break;
+    default:
+        conn_refuse(c, type, CUST_ERR_UNKNOWN_MESSAGE, "not an admin request");
+        break;
+    }
+}
+
 static void
 conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
 {
@@ -293,6 +399,10 @@ conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
     if (!c->hello && type != WIRE_HELLO) {
         conn_refuse(c, type, CUST_ERR_PROTOCOL, "HELLO must come first");
         c->close_after = 1;
+        return;
+    }
+    if (c->admin && type != WIRE_HELLO && type != WIRE_PING) {
+        conn_admin_dispatch(c, type, body);
         return;
     }
     switch (type) {
@@ -379,17 +489,13 @@ on_event(struct bufferevent *bev, short what, void *arg)
         conn_free(c);
 }
 
+/* Sets up a connection on FD; ADMIN for the admin socket. */
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-          int socklen, void *arg)
+conn_accept(struct server *s, evutil_socket_t fd, int admin)
 {
-    struct server *s = arg;
-    struct conn *c;
     struct timeval idle = {(time_t)s->conf->limits.idle_timeout, 0};
+    struct conn *c;
 
-    (void)l;
-    (void)sa;
-    (void)socklen;
     if (s->stopping || s->nconns >= s->conf->limits.max_connections) {
         close(fd);
         return;
@@ -407,6 +513,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
         return;
     }
     c->srv = s;
+    c->admin = admin;
     c->next = s->conns;
     if (s->conns != NULL)
         s->conns->prev = c;
@@ -421,6 +528,33 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_set_timeouts(c->bev, &idle, NULL);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* Not an admin: one audited refusal, then the door closes. */
+    if (admin && handler_admin_identity(s->env, &c->peer, c->admin_name,
+                                        sizeof(c->admin_name)) != 0) {
+        conn_refuse(c, 0, CUST_ERR_DENIED, "not an admin identity");
+        c->close_after = 1;
+        bufferevent_disable(c->bev, EV_READ);
+    }
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+          int socklen, void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)socklen;
+    conn_accept(arg, fd, 0);
+}
+
+static void
+on_accept_admin(struct evconnlistener *l, evutil_socket_t fd,
+                struct sockaddr *sa, int socklen, void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)socklen;
+    conn_accept(arg, fd, 1);
 }
 
 /* Creates the listening socket with the configured mode and owners. */
@@ -466,6 +600,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     log_info("signal %d: finishing requests in flight", (int)sig);
     s->stopping = 1;
     evconnlistener_disable(s->listener);
+    evconnlistener_disable(s->admin_listener);
     if (s->inflight == 0)
         event_base_loopexit(s->base, NULL);
 }
@@ -487,7 +622,7 @@ server_new(const struct conf *conf, struct handler_env *env,
            struct server **out)
 {
     struct server *s = calloc(1, sizeof(*s));
-    int fd;
+    int fd, afd;
 
     if (s == NULL)
         return CUST_ERR_NOMEM;
@@ -500,20 +635,25 @@ server_new(const struct conf *conf, struct handler_env *env,
     evthread_use_pthreads();
     s->base = event_base_new();
     fd = server_socket(&conf->sign);
-    if (s->base == NULL || fd < 0) {
+    afd = fd >= 0 ? server_socket(&conf->admin) : -1;
+    if (s->base == NULL || fd < 0 || afd < 0) {
         if (fd >= 0)
             close(fd);
+        if (afd >= 0)
+            close(afd);
         server_free(s);
         return CUST_ERR_IO;
     }
     s->listener = evconnlistener_new(s->base, on_accept, s,
                                      LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    s->admin_listener = evconnlistener_new(s->base, on_accept_admin, s,
+                                           LEV_OPT_CLOSE_ON_FREE, -1, afd);
     s->wake = event_new(s->base, -1, EV_PERSIST, on_wake, s);
     s->sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
     s->sighup = evsignal_new(s->base, SIGHUP, on_sighup, s);
-    if (s->listener == NULL || s->wake == NULL || s->sigterm == NULL ||
-        s->sigint == NULL || s->sighup == NULL ||
+    if (s->listener == NULL || s->admin_listener == NULL || s->wake == NULL ||
+        s->sigterm == NULL || s->sigint == NULL || s->sighup == NULL ||
         event_add(s->sigterm, NULL) != 0 || event_add(s->sigint, NULL) != 0 ||
         event_add(s->sighup, NULL) != 0) {
         server_free(s);
@@ -541,6 +681,10 @@ server_free(struct server *s)
     if (s->listener != NULL) {
         evconnlistener_free(s->listener);
         unlink(s->conf->sign.path);
+    }
+    if (s->admin_listener != NULL) {
+        evconnlistener_free(s->admin_listener);
+        unlink(s->conf->admin.path);
     }
     if (s->wake != NULL)
         event_free(s->wake);

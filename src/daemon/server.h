@@ -21,9 +21,14 @@ struct server;
  * group applied; a stale socket file is replaced). ENV and WORKERS must
  * outlive the server. Returns 0 and *OUT or a custodian error (logged).
  */
-/* Called on the loop thread when the daemon receives SIGHUP. */
-typedef void (*server_reload_fn)(void *arg);
+/* Called on the loop thread on SIGHUP or an admin RELOAD: NULL when the
+ * new configuration took effect, else why it was refused. */
+typedef const char *(*server_reload_fn)(void *arg);
 
+/*
+ * Also creates the admin socket at conf->admin, for the callers that
+ * conf->admins names: STATUS, RELOAD and LIST of every key, each audited.
+ */
 int server_new(const struct conf *conf, struct handler_env *env,
                struct workers *workers, server_reload_fn reload, void *arg,
                struct server **out);

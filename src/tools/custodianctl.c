@@ -5,6 +5,13 @@
  *   policy check [FILE]     every error in the file, with its line
  *   policy explain ...      which identity and grant decide a request
  *   audit verify FILE...    the hash chain of audit log files
+ *
+ * and these talk to the daemon's admin socket (--admin-socket PATH, else
+ * $CUSTODIAN_ADMIN_SOCKET, else the default):
+ *
+ *   status                  the daemon's state
+ *   keys                    every key with its version and fingerprint
+ *   reload                  read the configuration again
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "custodian/client.h"
 #include "custodian/error.h"
 #include "alg.h"
 #include "audit.h"
@@ -58,6 +66,8 @@ usage(FILE *f)
                "(OPERATION:\n"
                "      list, pubkey or sign), without a daemon or token\n"
                "\n"
+               "  status | keys | reload [--admin-socket PATH]\n"
+               "      ask the running daemon, on its admin socket\n"
                "  audit verify FILE...\n"
                "      check the hash chain of audit log files, oldest first\n"
                "\n"
@@ -389,6 +399,84 @@ cmd_audit_verify(int nfiles, char **files)
     return EXIT_USAGE;
 }
 
+/* Connects to the admin socket: ARGV may name it with --admin-socket. */
+static int
+admin_connect(int argc, char **argv, struct cust_conn **c)
+{
+    const char *path = getenv("CUSTODIAN_ADMIN_SOCKET");
+    int rc;
+
+    if (argc == 4 && strcmp(argv[2], "--admin-socket") == 0)
+        path = argv[3];
+    else if (argc != 2)
+        return usage_error("usage: custodianctl COMMAND [--admin-socket "
+                           "PATH]",
+                           NULL);
+    if (path == NULL || *path == '\0')
+        path = CUST_ADMIN_SOCKET_DEFAULT;
+    rc = cust_connect(path, "custodianctl " CUSTODIAN_VERSION, c);
+    if (rc == CUST_ERR_IO) {
+        fprintf(stderr, "custodianctl: cannot reach the daemon at %s\n", path);
+        return EXIT_FAIL;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "custodianctl: %s [%s]%s\n", cust_err_str(rc),
+                cust_err_name(rc),
+                rc == CUST_ERR_DENIED ? ": not an admin identity (see "
+                                        "\"admins\" in the configuration)"
+                                      : "");
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+static int
+admin_failed(struct cust_conn *c, int rc)
+{
+    fprintf(stderr, "custodianctl: %s [%s]%s%s\n", cust_err_str(rc),
+            cust_err_name(rc), cust_message(c)[0] ? ": " : "", cust_message(c));
+    cust_close(c);
+    return EXIT_FAIL;
+}
+
+static int
+cmd_admin(int argc, char **argv)
+{
+    struct cust_status st;
+    struct cust_key keys[64];
+    struct cust_conn *c = NULL;
+    size_t n = 0, i;
+    int rc = admin_connect(argc, argv, &c);
+
+    if (rc != 0)
+        return rc;
+    if (strcmp(argv[1], "status") == 0) {
+        if ((rc = cust_status(c, &st)) != 0)
+            return admin_failed(c, rc);
+        printf("%s\nstate:        %s\nconnections:  %u\nin flight:    "
+               "%u\nkeys:         %u\naudit:        %llu records, %llu "
+               "syncs\n",
+               st.version, st.degraded ? "DEGRADED (audit log failing)" : "ok",
+               st.connections, st.inflight, st.keys,
+               (unsigned long long)st.audit_records,
+               (unsigned long long)st.audit_syncs);
+    } else if (strcmp(argv[1], "reload") == 0) {
+        if ((rc = cust_reload(c)) != 0)
+            return admin_failed(c, rc);
+        printf("reload: applied\n");
+    } else {
+        if ((rc = cust_list(c, keys, 64, &n)) != 0)
+            return admin_failed(c, rc);
+        printf("%-20s %-10s %7s  %s\n", "KEY", "TYPE", "VERSION",
+               "FINGERPRINT");
+        for (i = 0; i < n; i++)
+            printf("%-20s %-10s %7u  %s\n", keys[i].name, keys[i].type,
+                   keys[i].version, keys[i].fingerprint);
+    }
+    cust_close(c);
+    return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -400,6 +488,10 @@ main(int argc, char **argv)
         printf("custodianctl %s\n", CUSTODIAN_VERSION);
         return EXIT_OK;
     }
+    if (argc >= 2 &&
+        (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "keys") == 0 ||
+         strcmp(argv[1], "reload") == 0))
+        return cmd_admin(argc, argv);
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 &&
         strcmp(argv[2], "verify") == 0)
         return cmd_audit_verify(argc - 3, argv + 3);

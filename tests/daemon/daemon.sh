@@ -35,8 +35,9 @@ keys = ( { name = "release"; type = "ecdsa-p256"; },
          { name = "rsa"; type = "rsa-2048"; } );
 listeners = {
   sign = { path = "$work/sign.sock"; mode = "0660"; group = "nogroup"; };
-  admin = { path = "$work/admin.sock"; };
+  admin = { path = "$work/admin.sock"; mode = "0660"; group = "nogroup"; };
 };
+admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = (
   { name = "expired"; match = { uid = 65534; }; expires = "2020-01-01";
     grants = ( { keys = "release"; } ); },
@@ -111,6 +112,20 @@ rc=0
     fail "denied signing: exit $rc, $(cat "$work/err")"
 echo "ok: custodian-sign json bundle and refusal"
 
+# The admin socket: state and keys for an admin, nothing for others.
+export CUSTODIAN_ADMIN_SOCKET=$work/admin.sock
+"$ctl" status >"$work/status" || fail "custodianctl status"
+grep -q '^state: *ok$' "$work/status" && grep -q '^keys: *5$' "$work/status" ||
+    fail "status: $(cat "$work/status")"
+"$ctl" keys | grep -Eq '^release +ecdsa-p256 +1  SHA256:' ||
+    fail "custodianctl keys"
+rc=0
+setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" status \
+    >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q "not an admin identity" "$work/err" ||
+    fail "a non-admin reached the admin socket: exit $rc $(cat "$work/err")"
+echo "ok: admin socket: status and keys for admins only"
+
 # SIGHUP: a configuration with an error is refused and the policy in
 # force stays; a good one takes effect at once.
 wait_for_record() { # wait_for_record PATTERN
@@ -139,6 +154,17 @@ rc=0
     fail "release refused after reload"
 echo "ok: SIGHUP reload refuses a bad configuration, applies a good one"
 
+printf 'colour = "blue";\n' >>"$work/custodiand.conf"
+rc=0
+"$ctl" reload >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q "the configuration has errors" "$work/err" ||
+    fail "custodianctl reload of a bad file: exit $rc $(cat "$work/err")"
+cp "$work/good.conf" "$work/custodiand.conf"
+"$ctl" reload | grep -q "reload: applied" || fail "custodianctl reload"
+"$sign" sign --key ed --format sshsig --output-dir "$work/out" \
+    "$work/app2.tar.gz" >/dev/null || fail "grant not back after reload"
+echo "ok: custodianctl reload"
+
 # SIGTERM: requests finish, the log closes with a record, the socket goes.
 kill -TERM "$pid"
 wait "$pid" || fail "custodiand exited with status $?"
@@ -159,4 +185,8 @@ grep -q '"event":"refused".*"frame_type":66.*"error":"CUST_ERR_UNKNOWN_MESSAGE"'
     "$work/audit.log" || fail "unknown frame not audited"
 grep -q '"event":"refused".*"error":"CUST_ERR_TOO_BIG"' "$work/audit.log" ||
     fail "oversized frame not audited"
+grep -q '"event":"admin","action":"status","caller":{"uid":0.*"identity":"ops"' \
+    "$work/audit.log" || fail "admin status not audited"
+grep -q '"event":"refused","caller":{"uid":65534.*"error":"CUST_ERR_DENIED","reason":"not an admin identity"' \
+    "$work/audit.log" || fail "admin refusal not audited"
 echo "ok: custodiand end to end"
