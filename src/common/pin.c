@@ -74,7 +74,8 @@ pin_trim(const char *buf, size_t *len)
     return NULL;
 }
 
-/* Reads the whole of FD into BUF; *LEN > MAX - 1 means "too long". */
+/* Reads the whole of FD, from its start, into BUF; *LEN == MAX means
+ * "too long". */
 static const char *
 pin_slurp(int fd, char *buf, size_t max, size_t *len)
 {
@@ -82,7 +83,7 @@ pin_slurp(int fd, char *buf, size_t max, size_t *len)
     ssize_t n;
 
     while (got < max) {
-        n = read(fd, buf + got, max - got);
+        n = pread(fd, buf + got, max - got, (off_t)got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -95,25 +96,62 @@ pin_slurp(int fd, char *buf, size_t max, size_t *len)
     return NULL;
 }
 
+static int
+pin_source_fail(struct pin_source *src, const char *what, const char *name)
+{
+    struct pin none;
+
+    pin_source_close(src);
+    return pin_fail(&none, what, name);
+}
+
 int
-pin_read_file(const char *path, struct pin *pin)
+pin_source_open_file(const char *path, struct pin_source *src)
+{
+    const char *why;
+
+    src->fd = -1;
+    snprintf(src->name, sizeof(src->name), "%s", path);
+    /* O_NONBLOCK: a FIFO must not hang us before the type check. */
+    src->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (src->fd < 0)
+        return pin_source_fail(src, strerror(errno), path);
+    if ((why = pin_check_file(src->fd)) != NULL)
+        return pin_source_fail(src, why, path);
+    return 0;
+}
+
+int
+pin_source_open_credential(const char *name, struct pin_source *src)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    char path[4096];
+    int n;
+
+    src->fd = -1;
+    if (dir == NULL || *dir == '\0')
+        return pin_source_fail(src, "CREDENTIALS_DIRECTORY is not set", name);
+    if (*name == '\0' || strchr(name, '/') != NULL)
+        return pin_source_fail(src, "credential name must not contain '/'",
+                               name);
+    n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return pin_source_fail(src, "credential path too long", name);
+    return pin_source_open_file(path, src);
+}
+
+int
+pin_source_read(const struct pin_source *src, struct pin *pin)
 {
     /* Room for the PIN, a CR LF and one byte to detect overlong input. */
     char buf[PIN_MAX + 3];
     const char *why;
     size_t len = 0;
-    int fd;
 
     pin_wipe(pin);
-    /* O_NONBLOCK: a FIFO must not hang us before the type check. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return pin_fail(pin, strerror(errno), path);
-    why = pin_check_file(fd);
+    why = pin_check_file(src->fd);
     if (why == NULL)
-        why = pin_slurp(fd, buf, sizeof(buf), &len);
-    close(fd);
-
+        why = pin_slurp(src->fd, buf, sizeof(buf), &len);
     if (why == NULL && len == sizeof(buf))
         why = "PIN longer than 255 bytes";
     if (why == NULL)
@@ -124,23 +162,41 @@ pin_read_file(const char *path, struct pin *pin)
         pin->len = len;
     }
     explicit_bzero(buf, sizeof(buf));
-    return why == NULL ? 0 : pin_fail(pin, why, path);
+    return why == NULL ? 0 : pin_fail(pin, why, src->name);
+}
+
+void
+pin_source_close(struct pin_source *src)
+{
+    if (src->fd >= 0)
+        close(src->fd);
+    src->fd = -1;
+}
+
+int
+pin_read_file(const char *path, struct pin *pin)
+{
+    struct pin_source src;
+    int rc;
+
+    pin_wipe(pin);
+    if ((rc = pin_source_open_file(path, &src)) != 0)
+        return rc;
+    rc = pin_source_read(&src, pin);
+    pin_source_close(&src);
+    return rc;
 }
 
 int
 pin_read_credential(const char *name, struct pin *pin)
 {
-    const char *dir = getenv("CREDENTIALS_DIRECTORY");
-    char path[4096];
-    int n;
+    struct pin_source src;
+    int rc;
 
     pin_wipe(pin);
-    if (dir == NULL || *dir == '\0')
-        return pin_fail(pin, "CREDENTIALS_DIRECTORY is not set", name);
-    if (*name == '\0' || strchr(name, '/') != NULL)
-        return pin_fail(pin, "credential name must not contain '/'", name);
-    n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= sizeof(path))
-        return pin_fail(pin, "credential path too long", name);
-    return pin_read_file(path, pin);
+    if ((rc = pin_source_open_credential(name, &src)) != 0)
+        return rc;
+    rc = pin_source_read(&src, pin);
+    pin_source_close(&src);
+    return rc;
 }

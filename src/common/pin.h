@@ -19,6 +19,33 @@ struct pin {
 };
 
 /*
+ * An open PIN source. The file is opened, and its permissions checked,
+ * once; later reads go through the open descriptor, so a daemon that has
+ * since given up the right to open the file can still log in again. A
+ * PIN file replaced on disk is not seen until the source is reopened.
+ */
+struct pin_source {
+    int fd;
+    char name[128]; /* the path or credential, for messages */
+};
+
+/*
+ * Opens the PIN file at PATH, or the systemd credential NAME (the file of
+ * that name in $CREDENTIALS_DIRECTORY; NAME must not contain '/'), and
+ * checks it as pin_read_file() does. Returns 0 and *SRC (close with
+ * pin_source_close()), or CUST_ERR_PIN_SOURCE with a reason in
+ * pin_error().
+ */
+int pin_source_open_file(const char *path, struct pin_source *src);
+int pin_source_open_credential(const char *name, struct pin_source *src);
+
+/* Reads the PIN from the start of SRC; results as pin_read_file(). */
+int pin_source_read(const struct pin_source *src, struct pin *pin);
+
+/* Closes SRC; a source never opened must be zeroed with fd -1. */
+void pin_source_close(struct pin_source *src);
+
+/*
  * Reads the PIN from the file at PATH. The file must be a regular file not
  * readable or writable by others; its content is the PIN, with at most one
  * trailing "\n" or "\r\n" removed. Empty PINs, NUL bytes, line breaks

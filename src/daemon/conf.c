@@ -239,7 +239,7 @@ conf_free_strings(char **v)
 }
 
 static bool
-conf_lookup_user(const char *name, uid_t *uid)
+conf_lookup_account(const char *name, uid_t *uid, gid_t *gid)
 {
     struct passwd pw, *res = NULL;
     char buf[4096];
@@ -247,7 +247,16 @@ conf_lookup_user(const char *name, uid_t *uid)
     if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
         return false;
     *uid = pw.pw_uid;
+    *gid = pw.pw_gid;
     return true;
+}
+
+static bool
+conf_lookup_user(const char *name, uid_t *uid)
+{
+    gid_t gid;
+
+    return conf_lookup_account(name, uid, &gid);
 }
 
 static bool
@@ -752,8 +761,8 @@ static const char *const conf_audit_members[] = {"path", NULL};
 static const char *const conf_limits_members[] = {
     "max_connections", "idle_timeout", "workers", NULL};
 static const char *const conf_top_members[] = {
-    "tokens", "keys",  "listeners", "identities",
-    "admins", "audit", "limits",    NULL};
+    "tokens", "keys",   "listeners", "identities", "admins",
+    "audit",  "limits", "user",      NULL};
 static const char *const conf_listeners_members[] = {"sign", "admin", NULL};
 
 static void
@@ -789,6 +798,21 @@ conf_read_audit(struct loader *l)
         free(l->conf->audit_path);
         l->conf->audit_path = strdup(path);
     }
+}
+
+static void
+conf_read_user(struct loader *l)
+{
+    const config_setting_t *root = config_root_setting(&l->lc);
+    const char *user = conf_string(l, root, "user", false);
+
+    if (user == NULL)
+        return;
+    if (!conf_lookup_account(user, &l->conf->user_uid, &l->conf->user_gid))
+        conf_error(l, config_setting_get_member(root, "user"),
+                   "no user \"%.64s\" on this machine", user);
+    else if ((l->conf->user = strdup(user)) == NULL)
+        conf_error(l, NULL, "out of memory");
 }
 
 static void
@@ -894,6 +918,7 @@ conf_read_all(struct loader *l)
     conf_read_listeners(l);
     conf_read_audit(l);
     conf_read_limits(l);
+    conf_read_user(l);
 
     conf_check_unique(l, "token", c->tokens, c->ntokens, sizeof(*c->tokens),
                       offsetof(struct conf_token, line));
@@ -983,6 +1008,7 @@ conf_free(struct conf *c)
     free(c->sign.path);
     free(c->admin.path);
     free(c->audit_path);
+    free(c->user);
     free(c->path);
     free(c);
 }

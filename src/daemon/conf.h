@@ -113,6 +113,9 @@ struct conf {
     size_t nadmins;
     char *audit_path;
     struct conf_limits limits;
+    char *user; /* account to run as once started as root, or NULL */
+    uid_t user_uid;
+    gid_t user_gid; /* the account's primary group */
 };
 
 /* Errors found while loading: "FILE:LINE: what is wrong", in file order. */

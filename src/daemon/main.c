@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 
 #include <jansson.h>
 
@@ -21,6 +19,7 @@
 #include "keystore.h"
 #include "log.h"
 #include "policy.h"
+#include "priv.h"
 #include "server.h"
 #include "token.h"
 #include "workers.h"
@@ -85,18 +84,6 @@ parse_args(int argc, char **argv, struct daemon *d)
         }
     }
     return optind == argc ? 0 : -1;
-}
-
-/* No core dumps, no ptrace attach by other users: key handles and PIN
- * buffers stay in this process. */
-static void
-harden(void)
-{
-    struct rlimit none = {0, 0};
-
-    setrlimit(RLIMIT_CORE, &none);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    signal(SIGPIPE, SIG_IGN);
 }
 
 static int
@@ -190,11 +177,7 @@ open_state(struct daemon *d)
     d->env.keys = d->keys;
     d->env.audit = d->audit;
     d->policy_conf = d->conf;
-    if (policy_new(d->conf, &d->env.policy) != 0 ||
-        workers_start(d->conf->limits.workers, MAIN_QUEUE_MAX, &d->workers) !=
-            0)
-        return -1;
-    return 0;
+    return policy_new(d->conf, &d->env.policy) != 0 ? -1 : 0;
 }
 
 /*
@@ -214,6 +197,9 @@ reload_fixed_part(const struct conf *old, const struct conf *new)
             strcmp(old->keys[i].token->name, new->keys[i].token->name) != 0)
             return "the keys changed; restart to change keys";
     }
+    if ((old->user == NULL) != (new->user == NULL) ||
+        (old->user != NULL && strcmp(old->user, new->user) != 0))
+        return "the user changed; restart to change it";
     if (strcmp(old->sign.path, new->sign.path) != 0 ||
         strcmp(old->audit_path, new->audit_path) != 0)
         return "the socket or audit log path changed; restart for that";
@@ -263,6 +249,28 @@ reload(void *arg)
     return NULL;
 }
 
+/*
+ * What needs root comes first: the tokens (their PIN files) and the
+ * sockets (their owner and group). Then the daemon becomes its own user,
+ * and everything it creates from there on (the audit log, keys in a
+ * file-backed token) belongs to that user. The worker threads start last,
+ * so that they share the capability that was kept.
+ */
+static int
+start(struct daemon *d)
+{
+    if (load_conf(d) != 0 || open_tokens(d) != 0 ||
+        server_new(d->conf, &d->env, reload, d, &d->server) != 0 ||
+        priv_drop(d->conf) != 0 || open_state(d) != 0)
+        return -1;
+    if (workers_start(d->conf->limits.workers, MAIN_QUEUE_MAX, &d->workers) !=
+        0) {
+        log_error("cannot start %u worker threads", d->conf->limits.workers);
+        return -1;
+    }
+    return 0;
+}
+
 static void
 shut_down(struct daemon *d)
 {
@@ -293,10 +301,10 @@ main(int argc, char **argv)
     log_init("custodiand", LOG_LEVEL_INFO);
     if (parse_args(argc, argv, &d) != 0)
         return 2;
-    harden();
-    if (load_conf(&d) == 0 && open_tokens(&d) == 0 && open_state(&d) == 0 &&
-        server_new(d.conf, &d.env, d.workers, reload, &d, &d.server) == 0)
-        rc = server_run(d.server);
+    priv_harden();
+    signal(SIGPIPE, SIG_IGN);
+    if (start(&d) == 0)
+        rc = server_run(d.server, d.workers);
     shut_down(&d);
     return rc == 0 ? 0 : 1;
 }

@@ -618,8 +618,7 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 
 int
 server_new(const struct conf *conf, struct handler_env *env,
-           struct workers *workers, server_reload_fn reload, void *arg,
-           struct server **out)
+           server_reload_fn reload, void *arg, struct server **out)
 {
     struct server *s = calloc(1, sizeof(*s));
     int fd, afd;
@@ -628,7 +627,6 @@ server_new(const struct conf *conf, struct handler_env *env,
         return CUST_ERR_NOMEM;
     s->conf = conf;
     s->env = env;
-    s->workers = workers;
     s->reload = reload;
     s->reload_arg = arg;
     pthread_mutex_init(&s->lock, NULL);
@@ -664,8 +662,9 @@ server_new(const struct conf *conf, struct handler_env *env,
 }
 
 int
-server_run(struct server *s)
+server_run(struct server *s, struct workers *workers)
 {
+    s->workers = workers;
     log_info("serving on %s", s->conf->sign.path);
     event_base_dispatch(s->base);
     return 0;

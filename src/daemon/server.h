@@ -16,28 +16,26 @@ struct server;
 /* Requests one connection may have in flight before reading pauses. */
 #define SERVER_INFLIGHT_MAX 64
 
-/*
- * Creates the loop and the signing socket at conf->sign (mode, owner and
- * group applied; a stale socket file is replaced). ENV and WORKERS must
- * outlive the server. Returns 0 and *OUT or a custodian error (logged).
- */
 /* Called on the loop thread on SIGHUP or an admin RELOAD: NULL when the
  * new configuration took effect, else why it was refused. */
 typedef const char *(*server_reload_fn)(void *arg);
 
 /*
- * Also creates the admin socket at conf->admin, for the callers that
- * conf->admins names: STATUS, RELOAD and LIST of every key, each audited.
+ * Creates the loop, the signing socket at conf->sign and the admin
+ * socket at conf->admin (mode, owner and group applied; a stale socket
+ * file is replaced). The admin socket serves the callers conf->admins
+ * names: STATUS, RELOAD and LIST of every key, each audited. ENV must
+ * outlive the server. Returns 0 and *OUT or a custodian error (logged).
  */
 int server_new(const struct conf *conf, struct handler_env *env,
-               struct workers *workers, server_reload_fn reload, void *arg,
-               struct server **out);
+               server_reload_fn reload, void *arg, struct server **out);
 
 /*
- * Runs until SIGTERM or SIGINT; then stops accepting, lets every request
- * in flight finish and its answer go out, and returns 0.
+ * Serves, handing token work to WORKERS, until SIGTERM or SIGINT; then
+ * stops accepting, lets every request in flight finish and its answer
+ * go out, and returns 0. WORKERS must outlive the server.
  */
-int server_run(struct server *s);
+int server_run(struct server *s, struct workers *workers);
 
 /* Closes every connection and the socket, removes the socket file. */
 void server_free(struct server *s);

@@ -150,10 +150,7 @@ token_read_pin(const struct token *tok, struct pin *pin)
 {
     int rc;
 
-    if (tok->pin_file != NULL)
-        rc = pin_read_file(tok->pin_file, pin);
-    else
-        rc = pin_read_credential(tok->pin_credential, pin);
+    rc = pin_source_read(&tok->pin_src, pin);
     if (rc != 0)
         token_note("%s", pin_error());
     return rc;
@@ -427,6 +424,8 @@ token_run(struct token *tok, struct token_key *key, token_op op, void *ctx)
 static int
 token_set_config(struct token *tok, const struct token_config *cfg)
 {
+    int rc;
+
     if (cfg->module == NULL || cfg->uri == NULL ||
         (cfg->pin_file == NULL) == (cfg->pin_credential == NULL)) {
         token_note("need a module, a URI and exactly one PIN source");
@@ -440,15 +439,17 @@ token_set_config(struct token *tok, const struct token_config *cfg)
     tok->nsessions = cfg->sessions ? cfg->sessions : TOKEN_SESSIONS_DEFAULT;
     tok->wait_ms = cfg->wait_ms ? cfg->wait_ms : TOKEN_WAIT_MS_DEFAULT;
     tok->module_path = strdup(cfg->module);
-    if (cfg->pin_file != NULL)
-        tok->pin_file = strdup(cfg->pin_file);
-    else
-        tok->pin_credential = strdup(cfg->pin_credential);
     tok->pool = calloc(tok->nsessions, sizeof(*tok->pool));
     tok->idle = calloc(tok->nsessions, sizeof(*tok->idle));
-    if (tok->module_path == NULL || tok->pool == NULL || tok->idle == NULL ||
-        (tok->pin_file == NULL && tok->pin_credential == NULL))
+    if (tok->module_path == NULL || tok->pool == NULL || tok->idle == NULL)
         return CUST_ERR_NOMEM;
+    rc = cfg->pin_file != NULL
+             ? pin_source_open_file(cfg->pin_file, &tok->pin_src)
+             : pin_source_open_credential(cfg->pin_credential, &tok->pin_src);
+    if (rc != 0) {
+        token_note("%s", pin_error());
+        return rc;
+    }
     if (p11uri_parse(cfg->uri, &tok->uri) != 0) {
         token_note("%s", p11uri_error());
         return CUST_ERR_URI;
@@ -464,6 +465,7 @@ token_alloc(void)
 
     if (tok == NULL)
         return NULL;
+    tok->pin_src.fd = -1;
     /* Writers first, so a rebuild is not starved by a stream of signers. */
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr,
@@ -545,8 +547,7 @@ token_close(struct token *tok)
     pthread_cond_destroy(&tok->pool_cond);
     pthread_mutex_destroy(&tok->keygen_lock);
     free(tok->module_path);
-    free(tok->pin_file);
-    free(tok->pin_credential);
+    pin_source_close(&tok->pin_src);
     free(tok->pool);
     free(tok->idle);
     free(tok->mechs);

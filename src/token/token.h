@@ -70,7 +70,9 @@ struct token_description {
  * Loads the module, selects the one token the URI matches, logs in with
  * the PIN (read from its source, wiped right after) and opens the session
  * pool. Exactly one of pin_file and pin_credential must be set. The PIN
- * source must stay readable: it is read again if the login is lost.
+ * source is opened here and kept open: if the login is lost, the PIN is
+ * read again through that descriptor, even after the process has given
+ * up the right to open the file.
  * Blocks on the token. Returns 0 and *OUT (free with token_close()), or:
  * CUST_ERR_ARG (bad config), CUST_ERR_MODULE, CUST_ERR_URI,
  * CUST_ERR_TOKEN_NOT_FOUND, CUST_ERR_TOKEN_AMBIGUOUS, CUST_ERR_PIN_SOURCE,

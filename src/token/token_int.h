@@ -13,15 +13,15 @@
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
 
+#include "pin.h"
 #include "token.h"
 
 struct token {
     CK_FUNCTION_LIST *fn; /* the module, managed by p11-kit */
     P11KitUri *uri;       /* selects the token */
     char *module_path;
-    char *pin_file; /* exactly one of these two is set */
-    char *pin_credential;
-    pid_t pid; /* the process that opened the token */
+    struct pin_source pin_src; /* open from token_open() on */
+    pid_t pid;                 /* the process that opened the token */
     unsigned wait_ms;
 
     /*

@@ -18,6 +18,11 @@ cleanup() {
 trap cleanup EXIT
 chmod 755 "$work" # other users' test callers must reach the socket
 softhsm_token "$work/token" custodian-test
+# Started as root, the daemon runs as nobody: what it uses after the
+# change (token store, socket and log directories) belongs to nobody;
+# the PIN file stays root's.
+mkdir "$work/run" "$work/log"
+chown -R nobody "$work/token/tokens" "$work/run" "$work/log"
 
 fail() {
     echo "FAIL: $*" >&2
@@ -28,14 +33,15 @@ fail() {
 cat >"$work/custodiand.conf" <<CONF
 tokens = ( { name = "hsm"; module = "$SOFTHSM_MODULE"; uri = "$SOFTHSM_URI";
              pin_file = "$SOFTHSM_PIN_FILE"; } );
+user = "nobody";
 keys = ( { name = "release"; type = "ecdsa-p256"; },
          { name = "ed"; type = "ed25519"; },
          { name = "limited"; type = "ecdsa-p256"; },
          { name = "secret"; type = "ecdsa-p384"; },
          { name = "rsa"; type = "rsa-2048"; } );
 listeners = {
-  sign = { path = "$work/sign.sock"; mode = "0660"; group = "nogroup"; };
-  admin = { path = "$work/admin.sock"; mode = "0660"; group = "nogroup"; };
+  sign = { path = "$work/run/sign.sock"; mode = "0660"; group = "nogroup"; };
+  admin = { path = "$work/run/admin.sock"; mode = "0660"; group = "nogroup"; };
 };
 admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = (
@@ -45,22 +51,45 @@ identities = (
     grants = ( { keys = [ "release", "ed", "rsa" ]; },
                { keys = "limited"; rate = "1/h"; burst = 2; } ); }
 );
-audit = { path = "$work/audit.log"; };
+audit = { path = "$work/log/audit.log"; };
 CONF
 "$ctl" policy check "$work/custodiand.conf" >/dev/null
+
+# Started as root without a user to become, it refuses to serve.
+grep -v '^user = ' "$work/custodiand.conf" >"$work/rootless.conf"
+rc=0
+"$daemon" -c "$work/rootless.conf" 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q 'started as root: set user = "NAME"' "$work/err" ||
+    fail "no user as root: exit $rc $(cat "$work/err")"
+[ ! -e "$work/run/sign.sock" ] || fail "socket left by a refused start"
+echo "ok: started as root with no user, custodiand refuses"
 
 "$daemon" -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
-    [ -S "$work/sign.sock" ] && break
+    [ -S "$work/run/sign.sock" ] && break
     kill -0 "$pid" 2>/dev/null || fail "custodiand exited at start"
     sleep 0.05
 done
-[ -S "$work/sign.sock" ] || fail "no socket after 5 seconds"
-[ "$(stat -c %a "$work/sign.sock")" = 660 ] || fail "socket mode not 0660"
+[ -S "$work/run/sign.sock" ] || fail "no socket after 5 seconds"
+[ "$(stat -c %a "$work/run/sign.sock")" = 660 ] || fail "socket mode not 0660"
+[ "$(stat -c %U:%G "$work/run/sign.sock")" = root:nogroup ] ||
+    fail "socket owner: $(stat -c %U:%G "$work/run/sign.sock")"
+# Every thread runs as nobody, with CAP_SYS_PTRACE alone and nothing to
+# regain: an empty bounding set. (Bit 19 is CAP_SYS_PTRACE.)
+for t in /proc/$pid/task/*; do
+    grep -Eq '^Uid:\s+65534\s+65534\s+65534\s+65534$' "$t/status" ||
+        fail "thread $t: $(grep Uid "$t/status")"
+    grep -Eq '^CapBnd:\s+0+$' "$t/status" || fail "thread $t keeps a bounding set"
+    grep -Eq '^CapEff:\s+0+80000$' "$t/status" &&
+        grep -Eq '^CapPrm:\s+0+80000$' "$t/status" ||
+        fail "thread $t capabilities: $(grep Cap "$t/status")"
+done
+[ "$(stat -c %U "$work/log/audit.log")" = nobody ] || fail "audit log not nobody's"
+echo "ok: custodiand runs as nobody with CAP_SYS_PTRACE only"
 
 mkdir "$work/out"
-CUSTODIAN_SOCKET=$work/sign.sock CUST_TEST_AUDIT=$work/audit.log \
+CUSTODIAN_SOCKET=$work/run/sign.sock CUST_TEST_AUDIT=$work/log/audit.log \
     CUST_TEST_OUT=$work/out CK_FORK=no "$test" || fail "test_daemon failed"
 
 # The signature a client received verifies with the openssl command.
@@ -70,7 +99,7 @@ openssl dgst -sha256 -verify <(openssl pkey -pubin -inform DER \
 echo "ok: signature verified by openssl"
 
 # custodian-sign, as a build agent runs it.
-export CUSTODIAN_SOCKET=$work/sign.sock
+export CUSTODIAN_SOCKET=$work/run/sign.sock
 head -c 3000000 /dev/urandom >"$work/app.tar.gz"
 head -c 1000 /dev/urandom >"$work/app2.tar.gz"
 "$sign" sign --key release --context job=77 "$work/app.tar.gz" \
@@ -113,7 +142,7 @@ rc=0
 echo "ok: custodian-sign json bundle and refusal"
 
 # The admin socket: state and keys for an admin, nothing for others.
-export CUSTODIAN_ADMIN_SOCKET=$work/admin.sock
+export CUSTODIAN_ADMIN_SOCKET=$work/run/admin.sock
 "$ctl" status >"$work/status" || fail "custodianctl status"
 grep -q '^state: *ok$' "$work/status" && grep -q '^keys: *5$' "$work/status" ||
     fail "status: $(cat "$work/status")"
@@ -130,7 +159,7 @@ echo "ok: admin socket: status and keys for admins only"
 # force stays; a good one takes effect at once.
 wait_for_record() { # wait_for_record PATTERN
     for _ in $(seq 100); do
-        grep -q "$1" "$work/audit.log" && return 0
+        grep -q "$1" "$work/log/audit.log" && return 0
         sleep 0.05
     done
     fail "no audit record matching $1"
@@ -169,24 +198,24 @@ echo "ok: custodianctl reload"
 kill -TERM "$pid"
 wait "$pid" || fail "custodiand exited with status $?"
 pid=
-[ ! -e "$work/sign.sock" ] || fail "socket left behind"
-tail -n1 "$work/audit.log" | grep -q '"event":"stop"' || fail "no stop record"
+[ ! -e "$work/run/sign.sock" ] || fail "socket left behind"
+tail -n1 "$work/log/audit.log" | grep -q '"event":"stop"' || fail "no stop record"
 
-"$ctl" audit verify "$work/audit.log" || fail "audit chain broken"
+"$ctl" audit verify "$work/log/audit.log" || fail "audit chain broken"
 grep -q '"caller":{"uid":65533.*"identity":null.*"decision":"deny","error":"CUST_ERR_DENIED"' \
-    "$work/audit.log" || fail "stranger's denial not audited"
+    "$work/log/audit.log" || fail "stranger's denial not audited"
 grep -q '"identity":"expired".*"error":"CUST_ERR_EXPIRED"' \
-    "$work/audit.log" || fail "expired identity's refusal not audited"
-grep -q '"error":"CUST_ERR_RATE_LIMITED"' "$work/audit.log" ||
+    "$work/log/audit.log" || fail "expired identity's refusal not audited"
+grep -q '"error":"CUST_ERR_RATE_LIMITED"' "$work/log/audit.log" ||
     fail "rate limit not audited"
-grep -q '"context":{"artifact":"app.tar.gz","job":"7"}' "$work/audit.log" ||
+grep -q '"context":{"artifact":"app.tar.gz","job":"7"}' "$work/log/audit.log" ||
     fail "context not audited"
 grep -q '"event":"refused".*"frame_type":66.*"error":"CUST_ERR_UNKNOWN_MESSAGE"' \
-    "$work/audit.log" || fail "unknown frame not audited"
-grep -q '"event":"refused".*"error":"CUST_ERR_TOO_BIG"' "$work/audit.log" ||
+    "$work/log/audit.log" || fail "unknown frame not audited"
+grep -q '"event":"refused".*"error":"CUST_ERR_TOO_BIG"' "$work/log/audit.log" ||
     fail "oversized frame not audited"
 grep -q '"event":"admin","action":"status","caller":{"uid":0.*"identity":"ops"' \
-    "$work/audit.log" || fail "admin status not audited"
+    "$work/log/audit.log" || fail "admin status not audited"
 grep -q '"event":"refused","caller":{"uid":65534.*"error":"CUST_ERR_DENIED","reason":"not an admin identity"' \
-    "$work/audit.log" || fail "admin refusal not audited"
+    "$work/log/audit.log" || fail "admin refusal not audited"
 echo "ok: custodiand end to end"

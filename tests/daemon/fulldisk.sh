@@ -28,6 +28,7 @@ mount -t tmpfs -o size=64k,mode=0755 tmpfs "$work/log" ||
     fail "cannot mount a tmpfs (this test needs root)"
 softhsm_token "$work/token" custodian-test
 cat >"$work/custodiand.conf" <<CONF
+user = "root"; # stays root, so the test can fill and free the disk
 tokens = ( { name = "hsm"; module = "$SOFTHSM_MODULE"; uri = "$SOFTHSM_URI";
              pin_file = "$SOFTHSM_PIN_FILE"; } );
 keys = ( { name = "release"; type = "ecdsa-p256"; } );

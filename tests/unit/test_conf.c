@@ -181,6 +181,28 @@ START_TEST(unknown_users_and_groups)
 }
 END_TEST
 
+/* The account to run as: resolved with its primary group, or an error. */
+START_TEST(run_as_user)
+{
+    struct conf_errors errs = load_bad(TOKEN "user = \"no-such-user-here\";\n");
+    struct conf *conf = NULL;
+
+    assert_error(&errs, 3, "no user \"no-such-user-here\" on this machine");
+    conf_errors_free(&errs);
+    errs = load_bad(TOKEN "user = 65534;\n");
+    assert_error(&errs, 3, "\"user\" must be a string");
+    conf_errors_free(&errs);
+
+    ck_assert_int_eq(
+        conf_load(write_conf(TOKEN "user = \"nobody\";\n"), &conf, &errs), 0);
+    unlink(path);
+    ck_assert_str_eq(conf->user, "nobody");
+    ck_assert_uint_eq(conf->user_uid, 65534);
+    ck_assert_uint_eq(conf->user_gid, 65534);
+    conf_free(conf);
+}
+END_TEST
+
 START_TEST(missing_file)
 {
     struct conf_errors errs;
@@ -246,6 +268,7 @@ main(void)
     tcase_add_test(tc, token_errors);
     tcase_add_test(tc, syntax_error_has_its_line);
     tcase_add_test(tc, unknown_users_and_groups);
+    tcase_add_test(tc, run_as_user);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, durations_rates_times);
     suite_add_tcase(s, tc);

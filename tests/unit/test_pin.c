@@ -1,7 +1,8 @@
 /*
  * Unit tests of pin: reading a PIN from a file and from a systemd
  * credential, the line-end rules, the length limit, the file checks, the
- * error text, and that a failed read leaves the struct wiped.
+ * error text, that a failed read leaves the struct wiped, and that an
+ * open source reads again through its descriptor.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +310,43 @@ START_TEST(wipe_accepts_null)
 }
 END_TEST
 
+/* An open source reads again after the file's path is gone, and each read
+ * starts from the beginning. */
+START_TEST(source_reads_again_through_descriptor)
+{
+    const char *path = tmp_pin("4321\n");
+    struct pin_source src;
+    struct pin pin;
+
+    ck_assert_int_eq(pin_source_open_file(path, &src), 0);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(pin_source_read(&src, &pin), 0);
+    assert_pin(&pin, "4321");
+    pin_dirty(&pin);
+    ck_assert_int_eq(pin_source_read(&src, &pin), 0);
+    assert_pin(&pin, "4321");
+    pin_source_close(&src);
+    ck_assert_int_eq(src.fd, -1);
+}
+END_TEST
+
+/* A file opened private and made public later is refused at the read. */
+START_TEST(source_checks_again_at_read)
+{
+    const char *path = tmp_pin("4321\n");
+    struct pin_source src;
+    struct pin pin;
+
+    ck_assert_int_eq(pin_source_open_file(path, &src), 0);
+    ck_assert_int_eq(chmod(path, 0644), 0);
+    pin_dirty(&pin);
+    ck_assert_int_eq(pin_source_read(&src, &pin), CUST_ERR_PIN_SOURCE);
+    assert_wiped(&pin);
+    ck_assert_ptr_nonnull(strstr(pin_error(), "readable or writable by"));
+    pin_source_close(&src);
+}
+END_TEST
+
 static Suite *
 pin_suite(void)
 {
@@ -330,6 +368,8 @@ pin_suite(void)
     tcase_add_test(file, file_directory_refused);
     tcase_add_test(file, file_missing_refused);
     tcase_add_test(file, wipe_accepts_null);
+    tcase_add_test(file, source_reads_again_through_descriptor);
+    tcase_add_test(file, source_checks_again_at_read);
     suite_add_tcase(s, file);
 
     tcase_add_checked_fixture(cred, tmp_setup, tmp_teardown);
