@@ -1,10 +1,13 @@
 /*
  * Diagnostic logging: one line per call, written with a single write so
- * that lines from different threads do not interleave.
+ * that lines from different threads do not interleave, or handed whole
+ * to syslog(3).
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -12,14 +15,24 @@
 int log_threshold = LOG_LEVEL_INFO;
 static const char *log_progname = "custodian";
 
+static bool log_syslog;
+
 static const char *const log_level_names[] = {"error", "warning", "info",
                                               "debug"};
+static const int log_priorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
 void
 log_init(const char *progname, int threshold)
 {
     log_progname = progname;
     log_threshold = threshold;
+}
+
+void
+log_to_syslog(void)
+{
+    openlog(log_progname, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    log_syslog = true;
 }
 
 void
@@ -31,8 +44,12 @@ log_write(int level, const char *func, const char *fmt, ...)
 
     if (level < LOG_LEVEL_ERROR || level > LOG_LEVEL_DEBUG)
         level = LOG_LEVEL_ERROR;
-    n = snprintf(line, sizeof(line), "%s: %s: %s: ", log_progname,
-                 log_level_names[level], func);
+    /* Syslog names the program and the level itself. */
+    if (log_syslog)
+        n = snprintf(line, sizeof(line), "%s: ", func);
+    else
+        n = snprintf(line, sizeof(line), "%s: %s: %s: ", log_progname,
+                     log_level_names[level], func);
     if (n < 0 || (size_t)n >= sizeof(line))
         return;
 
@@ -42,6 +59,11 @@ log_write(int level, const char *func, const char *fmt, ...)
     if (m < 0)
         return;
     n = (size_t)(n + m) >= sizeof(line) - 1 ? (int)sizeof(line) - 2 : n + m;
+    if (log_syslog) {
+        line[n] = '\0';
+        syslog(log_priorities[level], "%s", line);
+        return;
+    }
     line[n++] = '\n';
 
     /* Nothing useful can be done if standard error is gone. */

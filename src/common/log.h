@@ -1,5 +1,5 @@
 /*
- * Diagnostic logging to standard error.
+ * Diagnostic logging to standard error or syslog.
  *
  * The macros check the level before any formatting happens and prefix each
  * line with the calling function's name. Strings that came from a client
@@ -23,6 +23,9 @@ extern int log_threshold;
 
 /* Sets the name printed before every line (the program name). */
 void log_init(const char *progname, int threshold);
+
+/* Sends every later line to syslog (facility daemon) instead. */
+void log_to_syslog(void);
 
 /* Formats and writes one line; use the macros below instead. */
 void log_write(int level, const char *func, const char *fmt, ...)

@@ -42,9 +42,10 @@ struct daemon {
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: custodiand [-c FILE] [-v]\n"
+    fprintf(f, "usage: custodiand [-c FILE] [-s] [-v]\n"
                "  -c, --config FILE   configuration (default " CONF_DEFAULT_PATH
                ")\n"
+               "  -s, --syslog        log to syslog, not standard error\n"
                "  -v, --verbose       log at debug level\n"
                "  -h, --help          show this help\n"
                "      --version       show the version\n"
@@ -56,6 +57,7 @@ parse_args(int argc, char **argv, struct daemon *d)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"syslog", no_argument, NULL, 's'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -64,10 +66,13 @@ parse_args(int argc, char **argv, struct daemon *d)
     int c;
 
     d->conf_path = CONF_DEFAULT_PATH;
-    while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:svh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             d->conf_path = optarg;
+            break;
+        case 's':
+            log_to_syslog();
             break;
         case 'v':
             log_threshold = LOG_LEVEL_DEBUG;
