@@ -5,6 +5,8 @@
  *   policy check [FILE]     every error in the file, with its line
  *   policy explain ...      which identity and grant decide a request
  *   audit verify FILE...    the hash chain of audit log files
+ *   audit tail [LOG]        the last records of the log, then new ones as
+ *                           they come, each checked against the chain
  *
  * and these talk to the daemon's admin socket (--admin-socket PATH, else
  * $CUSTODIAN_ADMIN_SOCKET, else the default):
@@ -24,6 +26,7 @@
 #include "alg.h"
 #include "audit.h"
 #include "conf.h"
+#include "ctl_tail.h"
 #include "policy.h"
 
 /* Exit codes, documented in docs/custodianctl.md. */
@@ -70,11 +73,14 @@ usage(FILE *f)
                "      ask the running daemon, on its admin socket\n"
                "  audit verify FILE...\n"
                "      check the hash chain of audit log files, oldest first\n"
+               "  audit tail [-n N] [--no-follow] [--config FILE | LOG]\n"
+               "      print the last N records of the audit log (default\n"
+               "      10), then follow it, warning when the chain breaks\n"
                "\n"
                "FILE defaults to " CONF_DEFAULT_PATH ".\n"
-               "Exit status: 0 valid or allowed, 1 invalid or denied, 2 usage "
-               "error,\n"
-               "3 (explain) the configuration is invalid.\n");
+               "Exit status: 0 valid or allowed, 1 invalid or denied (tail:\n"
+               "the chain broke, or the log could not be read), 2 usage\n"
+               "error, 3 (explain) the configuration is invalid.\n");
 }
 
 static int
@@ -495,6 +501,9 @@ main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 &&
         strcmp(argv[2], "verify") == 0)
         return cmd_audit_verify(argc - 3, argv + 3);
+    if (argc >= 3 && strcmp(argv[1], "audit") == 0 &&
+        strcmp(argv[2], "tail") == 0)
+        return tail_main(argc - 2, argv + 2);
     if (argc < 3 || strcmp(argv[1], "policy") != 0)
         return usage_error("unknown command", argc > 1 ? argv[1] : NULL);
     if (strcmp(argv[2], "check") == 0)
