@@ -88,6 +88,14 @@ CUST_API int cust_status(struct cust_conn *c, struct cust_status *out);
  * reason in cust_message()) keeps the policy in force. */
 CUST_API int cust_reload(struct cust_conn *c);
 
+/* Admin socket: generates KEY, declared in the configuration and not on
+ * its token yet; its description and DER public key as cust_pubkey().
+ * CUST_ERR_KEY_EXISTS if it is there already. (cust_pubkey() on the admin
+ * socket reads any created key.) */
+CUST_API int cust_key_create(struct cust_conn *c, const char *key,
+                             struct cust_key *info, uint8_t *spki, size_t max,
+                             size_t *len);
+
 /* The daemon's message for the last refusal on C, or "". */
 CUST_API const char *cust_message(const struct cust_conn *c);
 

@@ -107,7 +107,9 @@ client_call(struct cust_conn *c, struct buf *out, uint8_t want,
     if (rc == 0)
         rc = client_send(c, out);
     buf_free(out);
-    if (rc == 0)
+    /* A daemon that refuses a caller says why and closes at once, maybe
+     * before the request went out: its answer may still be waiting. */
+    if (rc == 0 || rc == CUST_ERR_IO)
         rc = client_recv(c, &type, body);
     if (rc == 0 && type != want)
         rc = CUST_ERR_PROTOCOL;
@@ -208,9 +210,10 @@ cust_list(struct cust_conn *c, struct cust_key *keys, size_t max, size_t *n)
     return 0;
 }
 
-int
-cust_pubkey(struct cust_conn *c, const char *key, struct cust_key *info,
-            uint8_t *spki, size_t max, size_t *len)
+/* PUBKEY and KEY_CREATE: a key name in, a key and its public key out. */
+static int
+client_key_call(struct cust_conn *c, uint8_t type, const char *key,
+                struct cust_key *info, uint8_t *spki, size_t max, size_t *len)
 {
     struct wire_keyinfo w;
     struct buf req, body;
@@ -218,8 +221,13 @@ cust_pubkey(struct cust_conn *c, const char *key, struct cust_key *info,
     size_t n = 0;
     int rc;
 
+    if (strlen(key) > WIRE_NAME_MAX)
+        return CUST_ERR_TOO_BIG;
     buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
-    wire_put_pubkey(&req, key);
+    if (type == WIRE_KEY_CREATE)
+        wire_put_key_create(&req, key);
+    else
+        wire_put_pubkey(&req, key);
     rc = client_call(c, &req, WIRE_PUBKEY_OK, &body);
     if (rc == 0)
         rc = wire_get_pubkey_ok(&body, &w, &p, &n);
@@ -231,6 +239,20 @@ cust_pubkey(struct cust_conn *c, const char *key, struct cust_key *info,
     memcpy(spki, p, n);
     *len = n;
     return 0;
+}
+
+int
+cust_pubkey(struct cust_conn *c, const char *key, struct cust_key *info,
+            uint8_t *spki, size_t max, size_t *len)
+{
+    return client_key_call(c, WIRE_PUBKEY, key, info, spki, max, len);
+}
+
+int
+cust_key_create(struct cust_conn *c, const char *key, struct cust_key *info,
+                uint8_t *spki, size_t max, size_t *len)
+{
+    return client_key_call(c, WIRE_KEY_CREATE, key, info, spki, max, len);
 }
 
 /* Copies REQ into the wire's form, checking its lengths. */

@@ -362,3 +362,27 @@ pubkey_fingerprint(EVP_PKEY *key, char out[PUBKEY_FPR_MAX])
     snprintf(out, PUBKEY_FPR_MAX, "SHA256:%.*s", n, (const char *)b64);
     return 0;
 }
+
+int
+pubkey_print(FILE *f, const uint8_t *spki, size_t len, int ssh,
+             const char *comment)
+{
+    const unsigned char *p = spki;
+    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)len);
+    char *line = NULL;
+    int rc = CUST_ERR_PROTOCOL;
+
+    if (key == NULL || p != spki + len)
+        goto out;
+    if (ssh) {
+        rc = pubkey_ssh_line(key, comment, &line);
+        if (rc == 0 && fprintf(f, "%s\n", line) < 0)
+            rc = CUST_ERR_IO;
+    } else {
+        rc = PEM_write_PUBKEY(f, key) == 1 ? 0 : CUST_ERR_IO;
+    }
+out:
+    free(line);
+    EVP_PKEY_free(key);
+    return rc;
+}

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <openssl/evp.h>
 
@@ -53,6 +54,14 @@ int pubkey_ssh_blob(EVP_PKEY *key, struct buf *out);
  * NULL), NUL-terminated without a newline, caller frees.
  */
 int pubkey_ssh_line(EVP_PKEY *key, const char *comment, char **out);
+
+/*
+ * Prints the DER SubjectPublicKeyInfo SPKI (LEN bytes) to F: as PEM, or
+ * with SSH set as one OpenSSH line with COMMENT. Returns 0, or
+ * CUST_ERR_PROTOCOL if SPKI is not a public key, or CUST_ERR_IO.
+ */
+int pubkey_print(FILE *f, const uint8_t *spki, size_t len, int ssh,
+                 const char *comment);
 
 /* "SHA256:" and 43 characters of unpadded base64, and a NUL. */
 #define PUBKEY_FPR_MAX 51

@@ -238,14 +238,26 @@ wire_get_keys(struct buf *body, struct wire_keyinfo *keys, uint32_t max,
     return wire_done(body, rc);
 }
 
-int
-wire_put_pubkey(struct buf *out, const char *key)
+static int
+wire_put_keyname(struct buf *out, enum wire_type type, const char *key)
 {
     size_t start;
 
-    wire_begin(out, WIRE_PUBKEY, &start);
+    wire_begin(out, type, &start);
     buf_put_cstring(out, key);
     return wire_end(out, start);
+}
+
+int
+wire_put_pubkey(struct buf *out, const char *key)
+{
+    return wire_put_keyname(out, WIRE_PUBKEY, key);
+}
+
+int
+wire_put_key_create(struct buf *out, const char *key)
+{
+    return wire_put_keyname(out, WIRE_KEY_CREATE, key);
 }
 
 int

@@ -48,6 +48,7 @@ enum wire_type {
     /* The admin socket only. */
     WIRE_STATUS = 0x10,
     WIRE_RELOAD = 0x11,
+    WIRE_KEY_CREATE = 0x12,
 
     WIRE_HELLO_OK = 0x81,
     WIRE_PONG = 0x82,
@@ -139,6 +140,7 @@ int wire_put_ping(struct buf *out, enum wire_type type, const char *payload);
 int wire_put_list(struct buf *out);
 int wire_put_keys(struct buf *out, const struct wire_keyinfo *keys, uint32_t n);
 int wire_put_pubkey(struct buf *out, const char *key);
+int wire_put_key_create(struct buf *out, const char *key);
 int wire_put_pubkey_ok(struct buf *out, const struct wire_keyinfo *key,
                        const uint8_t *spki, size_t len);
 int wire_put_sign(struct buf *out, const struct wire_sign *s);
@@ -150,6 +152,7 @@ int wire_get_hello(struct buf *body, enum wire_type type, struct wire_hello *h);
 int wire_get_ping(struct buf *body, char payload[WIRE_MESSAGE_MAX + 1]);
 int wire_get_keys(struct buf *body, struct wire_keyinfo *keys, uint32_t max,
                   uint32_t *n);
+/* PUBKEY and KEY_CREATE: a key name. */
 int wire_get_pubkey(struct buf *body, char key[WIRE_NAME_MAX + 1]);
 int wire_get_pubkey_ok(struct buf *body, struct wire_keyinfo *key,
                        const uint8_t **spki, size_t *len);

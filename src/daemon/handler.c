@@ -191,6 +191,8 @@ handler_list(struct handler_req *r, const struct policy_caller *c)
     size_t i;
 
     for (i = 0; (k = keystore_at(r->env->keys, i)) != NULL && n < 64; i++) {
+        if (!keystore_ready(k))
+            continue;
         pr.key = k->name;
         if (policy_decide(r->env->policy, c, &pr, time(NULL), 0, &d) != 0)
             continue;
@@ -390,9 +392,9 @@ handler_refuse(struct handler_req *r, int code, const char *message)
     handler_commit(r, rec);
 }
 
-void
-handler_admin(struct handler_req *r, const char *action, const char *admin,
-              const char *result)
+static json_t *
+handler_admin_record(struct handler_req *r, const char *action,
+                     const char *admin, const char *result)
 {
     json_t *rec = json_object();
 
@@ -402,6 +404,45 @@ handler_admin(struct handler_req *r, const char *action, const char *admin,
     json_object_set_new(rec, "identity",
                         admin ? json_string(admin) : json_null());
     json_object_set_new(rec, "result", json_string(result));
+    return rec;
+}
+
+void
+handler_admin(struct handler_req *r, const char *action, const char *admin,
+              const char *result)
+{
+    handler_commit(r, handler_admin_record(r, action, admin, result));
+}
+
+void
+handler_key_create(void *arg)
+{
+    struct handler_req *r = arg;
+    const struct keystore_key *k = NULL;
+    struct wire_keyinfo info;
+    json_t *rec;
+    int rc;
+
+    buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
+    rc = keystore_create(r->env->keys, r->key, &k);
+    rec = handler_admin_record(r, "key-create", r->admin,
+                               rc == 0 ? "created" : "refused");
+    json_object_set_new(rec, "key", handler_text(r->key, strlen(r->key)));
+    if (rc == 0) {
+        log_info("key \"%s\" version %u generated on its token by admin "
+                 "\"%s\"",
+                 k->name, k->version, r->admin);
+        json_object_set_new(rec, "version", json_integer(k->version));
+        json_object_set_new(rec, "type",
+                            json_string(alg_keytype_name(k->type)));
+        json_object_set_new(rec, "fingerprint", json_string(k->fingerprint));
+        handler_keyinfo(k, &info);
+        wire_put_pubkey_ok(&r->answer, &info, k->spki, k->spkilen);
+    } else {
+        json_object_set_new(rec, "error", json_string(cust_err_name(rc)));
+        json_object_set_new(rec, "reason", json_string(keystore_error()));
+        handler_error(r, rc, keystore_error());
+    }
     handler_commit(r, rec);
 }
 

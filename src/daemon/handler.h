@@ -25,7 +25,7 @@ struct handler_env {
      * for reading from its decision until its audit record is made. */
     pthread_rwlock_t policy_lock;
     struct policy *policy;
-    const struct keystore *keys;
+    struct keystore *keys;
     struct audit *audit;
     atomic_int degraded; /* the last audit write failed */
 };
@@ -39,9 +39,10 @@ typedef void (*handler_done_fn)(struct handler_req *req);
 struct handler_req {
     struct handler_env *env;
     const struct peer *peer; /* the connection's caller */
-    uint8_t type;            /* WIRE_LIST, WIRE_PUBKEY or WIRE_SIGN */
+    uint8_t type; /* WIRE_LIST, WIRE_PUBKEY, WIRE_SIGN or WIRE_KEY_CREATE */
     char key[WIRE_NAME_MAX + 1];
-    struct wire_sign sign; /* for WIRE_SIGN; data points to DATA */
+    char admin[CONF_NAME_MAX + 1]; /* KEY_CREATE: the admin identity */
+    struct wire_sign sign;         /* for WIRE_SIGN; data points to DATA */
     uint8_t data[WIRE_DATA_MAX];
     struct timespec start; /* when the request arrived */
     struct buf answer;     /* the answer frame, filled by the handler */
@@ -72,6 +73,13 @@ void handler_refuse(struct handler_req *req, int code, const char *message);
  */
 void handler_admin(struct handler_req *req, const char *action,
                    const char *admin, const char *result);
+
+/*
+ * Handles an admin's KEY_CREATE of req->key, on a worker (it blocks on
+ * the token): generates the absent key, answers PUBKEY_OK or an ERROR,
+ * and audits it with req->admin; req->done as for handler_run().
+ */
+void handler_key_create(void *req);
 
 /*
  * Copies the name of the admin identity PEER is into NAME (LEN bytes) and

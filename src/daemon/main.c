@@ -142,19 +142,6 @@ audit_event(struct daemon *d, json_t *rec)
     return rc;
 }
 
-static void
-key_created(void *arg, const struct keystore_key *k)
-{
-    struct daemon *d = arg;
-
-    log_info("key \"%s\" version %u generated on its token", k->name,
-             k->version);
-    audit_event(d, json_pack("{s:s, s:s, s:i, s:s, s:s}", "event",
-                             "key-created", "key", k->name, "version",
-                             (int)k->version, "type", alg_keytype_name(k->type),
-                             "fingerprint", k->fingerprint));
-}
-
 static int
 open_state(struct daemon *d)
 {
@@ -173,7 +160,7 @@ open_state(struct daemon *d)
     if (audit_event(d, json_pack("{s:s, s:s}", "event", "start", "version",
                                  CUSTODIAN_VERSION)) != 0)
         return -1;
-    rc = keystore_open(d->conf, d->tokens, key_created, d, &d->keys);
+    rc = keystore_open(d->conf, d->tokens, &d->keys);
     if (rc != 0) {
         log_error("%s", keystore_error());
         return -1;

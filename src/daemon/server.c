@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -64,7 +65,8 @@ struct server {
     struct req *completed;
     struct conn *conns;
     unsigned nconns;
-    unsigned inflight; /* requests of all connections not yet answered */
+    unsigned max_conns; /* limits.max_connections, or what fits in fds */
+    unsigned inflight;  /* requests of all connections not yet answered */
     int stopping;
 };
 
@@ -122,6 +124,16 @@ conn_free(struct conn *c)
     s->nconns--;
 }
 
+/* Whether C may take more requests now: not closing, not too many
+ * waiting for an answer, not too many answers waiting for the client. */
+static int
+conn_can_read(const struct conn *c)
+{
+    return !c->close_after && c->pending < SERVER_INFLIGHT_MAX &&
+           evbuffer_get_length(bufferevent_get_output(c->bev)) <
+               SERVER_OUTPUT_MAX;
+}
+
 /* A new request at the end of C's queue; NULL when out of memory. */
 static struct req *
 conn_push(struct conn *c)
@@ -170,8 +182,10 @@ conn_flush(struct conn *c)
             conn_free(c);
         return;
     }
-    if (c->pending < SERVER_INFLIGHT_MAX && !c->close_after)
+    if (conn_can_read(c))
         bufferevent_enable(c->bev, EV_READ);
+    else
+        bufferevent_disable(c->bev, EV_READ);
     if (c->close_after && c->pending == 0 &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         conn_free(c);
@@ -354,23 +368,81 @@ admin_keys(struct conn *c)
 
     if (r == NULL)
         return;
+    /* XXX: an admin sees only the first 64 keys. */
     while (n < 64 && (k = keystore_at(c->srv->env->keys, n)) != NULL) {
+        /* A key not created yet shows as version 0, no fingerprint. */
+        bool ready = keystore_ready(k);
+
         snprintf(infos[n].name, sizeof(infos[n].name), "%s", k->name);
         snprintf(infos[n].type, sizeof(infos[n].type), "%s",
                  alg_keytype_name(k->type));
-        infos[n].version = k->version;
+        infos[n].version = ready ? k->version : 0;
         snprintf(infos[n].fingerprint, sizeof(infos[n].fingerprint), "%s",
-                 k->fingerprint);
+                 ready ? k->fingerprint : "");
         n++;
     }
     wire_put_keys(&r->h.answer, infos, n);
     handler_admin(&r->h, "keys", c->admin_name, "ok");
 }
 
+/* Any ready key's public key; no policy applies here either. */
+static void
+admin_pubkey(struct conn *c, const char *name)
+{
+    const struct keystore_key *k = keystore_find(c->srv->env->keys, name);
+    struct wire_keyinfo info = {0};
+    struct req *r = conn_admin_req(c, WIRE_PUBKEY);
+
+    if (r == NULL)
+        return;
+    if (k == NULL) {
+        wire_put_error(&r->h.answer, CUST_ERR_KEY_NOT_FOUND,
+                       "no such key, or not created yet");
+        handler_admin(&r->h, "pubkey", c->admin_name, "CUST_ERR_KEY_NOT_FOUND");
+        return;
+    }
+    snprintf(info.name, sizeof(info.name), "%s", k->name);
+    snprintf(info.type, sizeof(info.type), "%s", alg_keytype_name(k->type));
+    info.version = k->version;
+    snprintf(info.fingerprint, sizeof(info.fingerprint), "%s", k->fingerprint);
+    wire_put_pubkey_ok(&r->h.answer, &info, k->spki, k->spkilen);
+    handler_admin(&r->h, "pubkey", c->admin_name, "ok");
+}
+
+/* Hands a KEY_CREATE to a worker: generating a key blocks on the token. */
+static void
+admin_key_create(struct conn *c, const char *name)
+{
+    struct req *r = conn_push(c);
+    int rc;
+
+    if (r == NULL) {
+        c->close_after = 1;
+        return;
+    }
+    r->h.type = WIRE_KEY_CREATE;
+    snprintf(r->h.key, sizeof(r->h.key), "%s", name);
+    snprintf(r->h.admin, sizeof(r->h.admin), "%s", c->admin_name);
+    rc = workers_submit(c->srv->workers, handler_key_create, &r->h);
+    if (rc != 0)
+        handler_refuse(&r->h, rc, "daemon busy; retry");
+}
+
 /* What the admin socket serves once HELLO is done. */
 static void
 conn_admin_dispatch(struct conn *c, uint8_t type, struct buf *body)
 {
+    char key[WIRE_NAME_MAX + 1];
+
+    if (type == WIRE_PUBKEY || type == WIRE_KEY_CREATE) {
+        if (wire_get_pubkey(body, key) != 0)
+            conn_refuse(c, type, CUST_ERR_PROTOCOL, "malformed key name");
+        else if (type == WIRE_PUBKEY)
+            admin_pubkey(c, key);
+        else
+            admin_key_create(c, key);
+        return;
+    }
     if (wire_get_empty(body) != 0) {
         conn_refuse(c, type, CUST_ERR_PROTOCOL, "admin requests take no body");
         return;
@@ -439,7 +511,7 @@ on_read(struct bufferevent *bev, void *arg)
     uint8_t type, *data;
     int rc;
 
-    while (!c->close_after && c->pending < SERVER_INFLIGHT_MAX) {
+    while (conn_can_read(c)) {
         len = evbuffer_get_length(in);
         if (len < WIRE_HEADER)
             break;
@@ -458,9 +530,7 @@ on_read(struct bufferevent *bev, void *arg)
         conn_dispatch(c, type, &body);
         evbuffer_drain(in, frame);
     }
-    if (c->close_after || c->pending >= SERVER_INFLIGHT_MAX)
-        bufferevent_disable(bev, EV_READ);
-    conn_flush(c);
+    conn_flush(c); /* may free C */
 }
 
 static void
@@ -471,6 +541,8 @@ on_write(struct bufferevent *bev, void *arg)
     (void)bev;
     if (c->close_after && c->pending == 0)
         conn_free(c);
+    else if (conn_can_read(c))
+        bufferevent_enable(c->bev, EV_READ);
 }
 
 static void
@@ -496,7 +568,7 @@ conn_accept(struct server *s, evutil_socket_t fd, int admin)
     struct timeval idle = {(time_t)s->conf->limits.idle_timeout, 0};
     struct conn *c;
 
-    if (s->stopping || s->nconns >= s->conf->limits.max_connections) {
+    if (s->stopping || s->nconns >= s->max_conns) {
         close(fd);
         return;
     }
@@ -526,7 +598,9 @@ conn_accept(struct server *s, evutil_socket_t fd, int admin)
         return;
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    bufferevent_set_timeouts(c->bev, &idle, NULL);
+    /* Idle: nothing read, or answers not taken, for that long. */
+    bufferevent_set_timeouts(c->bev, &idle, &idle);
+    bufferevent_setwatermark(c->bev, EV_WRITE, SERVER_OUTPUT_MAX / 2, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     /* Not an admin: one audited refusal, then the door closes. */
     if (admin && handler_admin_identity(s->env, &c->peer, c->admin_name,
@@ -616,6 +690,38 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
         s->reload(s->reload_arg);
 }
 
+/* Descriptors kept for what is not a connection: tokens, the audit log,
+ * /proc reads, the listeners. */
+#define SERVER_FD_RESERVE 128
+
+/* Raises the soft limit on open files so that max_connections fit, as
+ * far as the hard limit allows; returns how many connections fit. */
+static unsigned
+server_fit_connections(unsigned want)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)want + SERVER_FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want;
+    if (rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
+                          ? need
+                          : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur >= need)
+        return want;
+    want = rl.rlim_cur > 2 * SERVER_FD_RESERVE
+               ? (unsigned)(rl.rlim_cur - SERVER_FD_RESERVE)
+               : (unsigned)(rl.rlim_cur / 2);
+    log_warn("open files are limited to %llu: at most %u connections (raise "
+             "the limit, e.g. LimitNOFILE= in the unit)",
+             (unsigned long long)rl.rlim_cur, want);
+    return want;
+}
+
 int
 server_new(const struct conf *conf, struct handler_env *env,
            server_reload_fn reload, void *arg, struct server **out)
@@ -629,6 +735,7 @@ server_new(const struct conf *conf, struct handler_env *env,
     s->env = env;
     s->reload = reload;
     s->reload_arg = arg;
+    s->max_conns = server_fit_connections(conf->limits.max_connections);
     pthread_mutex_init(&s->lock, NULL);
     evthread_use_pthreads();
     s->base = event_base_new();

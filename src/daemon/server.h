@@ -16,6 +16,11 @@ struct server;
 /* Requests one connection may have in flight before reading pauses. */
 #define SERVER_INFLIGHT_MAX 64
 
+/* Answers a connection may leave unread, in bytes, before reading from
+ * it pauses: a client that does not read cannot make the daemon hold
+ * more. Reading resumes when half of it has gone out. */
+#define SERVER_OUTPUT_MAX (256 * 1024)
+
 /* Called on the loop thread on SIGHUP or an admin RELOAD: NULL when the
  * new configuration took effect, else why it was refused. */
 typedef const char *(*server_reload_fn)(void *arg);

@@ -400,10 +400,7 @@ cmd_pubkey(struct opts *o)
     struct cust_conn *c = NULL;
     struct cust_key info;
     uint8_t spki[2048];
-    const uint8_t *p = spki;
     size_t len = 0;
-    EVP_PKEY *pkey = NULL;
-    char *line = NULL;
     int rc;
 
     rc = connect_daemon(o, &c);
@@ -416,17 +413,9 @@ cmd_pubkey(struct opts *o)
         return EXIT_FAIL;
     }
     cust_close(c);
-    pkey = d2i_PUBKEY(NULL, &p, (long)len);
-    if (pkey == NULL)
-        return refused(o->key, CUST_ERR_PROTOCOL, NULL);
-    if (strcmp(o->format, "ssh") == 0 &&
-        pubkey_ssh_line(pkey, info.name, &line) == 0)
-        printf("%s\n", line);
-    else if (strcmp(o->format, "ssh") != 0)
-        PEM_write_PUBKEY(stdout, pkey);
-    free(line);
-    EVP_PKEY_free(pkey);
-    return EXIT_OK;
+    rc = pubkey_print(stdout, spki, len, strcmp(o->format, "ssh") == 0,
+                      info.name);
+    return rc == 0 ? EXIT_OK : refused(o->key, rc, NULL);
 }
 
 static int

@@ -13,6 +13,8 @@
  *
  *   status                  the daemon's state
  *   keys                    every key with its version and fingerprint
+ *   key create NAME         generate a configured key on its token
+ *   pubkey NAME [--ssh]     a key's public key
  *   reload                  read the configuration again
  */
 #include <getopt.h>
@@ -28,6 +30,7 @@
 #include "conf.h"
 #include "ctl_tail.h"
 #include "policy.h"
+#include "pubkey.h"
 
 /* Exit codes, documented in docs/custodianctl.md. */
 enum {
@@ -35,6 +38,7 @@ enum {
     EXIT_FAIL = 1, /* check: invalid; explain: denied */
     EXIT_USAGE = 2,
     EXIT_CONFIG = 3, /* explain: the configuration is invalid */
+    EXIT_EXISTS = 4, /* key create: the key is on its token already */
 };
 
 #define MAX_GROUPS 64
@@ -70,6 +74,8 @@ usage(FILE *f)
                "      list, pubkey or sign), without a daemon or token\n"
                "\n"
                "  status | keys | reload [--admin-socket PATH]\n"
+               "  key create NAME [--admin-socket PATH]\n"
+               "  pubkey NAME [--ssh] [--admin-socket PATH]\n"
                "      ask the running daemon, on its admin socket\n"
                "  audit verify FILE...\n"
                "      check the hash chain of audit log files, oldest first\n"
@@ -405,22 +411,44 @@ cmd_audit_verify(int nfiles, char **files)
     return EXIT_USAGE;
 }
 
-/* Connects to the admin socket: ARGV may name it with --admin-socket. */
-static int
-admin_connect(int argc, char **argv, struct cust_conn **c)
-{
-    const char *path = getenv("CUSTODIAN_ADMIN_SOCKET");
-    int rc;
+/* The words and options of an admin command. */
+struct admin_args {
+    const char *words[3]; /* "status"; "key", "create", NAME; ... */
+    int nwords;
+    const char *path; /* the admin socket */
+    int ssh;          /* pubkey --ssh */
+};
 
-    if (argc == 4 && strcmp(argv[2], "--admin-socket") == 0)
-        path = argv[3];
-    else if (argc != 2)
-        return usage_error("usage: custodianctl COMMAND [--admin-socket "
-                           "PATH]",
-                           NULL);
-    if (path == NULL || *path == '\0')
-        path = CUST_ADMIN_SOCKET_DEFAULT;
-    rc = cust_connect(path, "custodianctl " CUSTODIAN_VERSION, c);
+/* Splits ARGV (after the program name) into at most 3 words and the
+ * options; 0, or a usage error printed. */
+static int
+admin_parse(int argc, char **argv, struct admin_args *a)
+{
+    int i;
+
+    memset(a, 0, sizeof(*a));
+    a->path = getenv("CUSTODIAN_ADMIN_SOCKET");
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--admin-socket") == 0 && i + 1 < argc)
+            a->path = argv[++i];
+        else if (strcmp(argv[i], "--ssh") == 0)
+            a->ssh = 1;
+        else if (argv[i][0] == '-' || a->nwords == 3)
+            return usage_error("unexpected argument", argv[i]);
+        else
+            a->words[a->nwords++] = argv[i];
+    }
+    if (a->path == NULL || *a->path == '\0')
+        a->path = CUST_ADMIN_SOCKET_DEFAULT;
+    return 0;
+}
+
+/* Connects to the admin socket at PATH. */
+static int
+admin_connect(const char *path, struct cust_conn **c)
+{
+    int rc = cust_connect(path, "custodianctl " CUSTODIAN_VERSION, c);
+
     if (rc == CUST_ERR_IO) {
         fprintf(stderr, "custodianctl: cannot reach the daemon at %s\n", path);
         return EXIT_FAIL;
@@ -446,41 +474,106 @@ admin_failed(struct cust_conn *c, int rc)
 }
 
 static int
-cmd_admin(int argc, char **argv)
+admin_status(struct cust_conn *c)
 {
     struct cust_status st;
-    struct cust_key keys[64];
-    struct cust_conn *c = NULL;
-    size_t n = 0, i;
-    int rc = admin_connect(argc, argv, &c);
+    int rc = cust_status(c, &st);
 
     if (rc != 0)
-        return rc;
-    if (strcmp(argv[1], "status") == 0) {
-        if ((rc = cust_status(c, &st)) != 0)
-            return admin_failed(c, rc);
-        printf("%s\nstate:        %s\nconnections:  %u\nin flight:    "
-               "%u\nkeys:         %u\naudit:        %llu records, %llu "
-               "syncs\n",
-               st.version, st.degraded ? "DEGRADED (audit log failing)" : "ok",
-               st.connections, st.inflight, st.keys,
-               (unsigned long long)st.audit_records,
-               (unsigned long long)st.audit_syncs);
-    } else if (strcmp(argv[1], "reload") == 0) {
-        if ((rc = cust_reload(c)) != 0)
-            return admin_failed(c, rc);
-        printf("reload: applied\n");
-    } else {
-        if ((rc = cust_list(c, keys, 64, &n)) != 0)
-            return admin_failed(c, rc);
-        printf("%-20s %-10s %7s  %s\n", "KEY", "TYPE", "VERSION",
-               "FINGERPRINT");
-        for (i = 0; i < n; i++)
+        return admin_failed(c, rc);
+    printf("%s\nstate:        %s\nconnections:  %u\nin flight:    "
+           "%u\nkeys:         %u\naudit:        %llu records, %llu "
+           "syncs\n",
+           st.version, st.degraded ? "DEGRADED (audit log failing)" : "ok",
+           st.connections, st.inflight, st.keys,
+           (unsigned long long)st.audit_records,
+           (unsigned long long)st.audit_syncs);
+    return EXIT_OK;
+}
+
+static int
+admin_keys(struct cust_conn *c)
+{
+    struct cust_key keys[64];
+    size_t n = 0, i;
+    int rc = cust_list(c, keys, 64, &n);
+
+    if (rc != 0)
+        return admin_failed(c, rc);
+    printf("%-20s %-10s %7s  %s\n", "KEY", "TYPE", "VERSION", "FINGERPRINT");
+    for (i = 0; i < n; i++) {
+        if (keys[i].version == 0)
+            printf("%-20s %-10s %7s  %s\n", keys[i].name, keys[i].type, "-",
+                   "(not created: custodianctl key create)");
+        else
             printf("%-20s %-10s %7u  %s\n", keys[i].name, keys[i].type,
                    keys[i].version, keys[i].fingerprint);
     }
-    cust_close(c);
     return EXIT_OK;
+}
+
+/* key create NAME, or pubkey NAME: both answer with the public key. */
+static int
+admin_key(struct cust_conn *c, const struct admin_args *a, int create)
+{
+    const char *name = a->words[create ? 2 : 1];
+    struct cust_key info;
+    uint8_t spki[2048];
+    size_t len = 0;
+    int rc = create ? cust_key_create(c, name, &info, spki, sizeof(spki), &len)
+                    : cust_pubkey(c, name, &info, spki, sizeof(spki), &len);
+
+    if (rc == CUST_ERR_KEY_EXISTS) {
+        admin_failed(c, rc);
+        return EXIT_EXISTS;
+    }
+    if (rc != 0)
+        return admin_failed(c, rc);
+    if (create) {
+        printf("created: %s version %u (%s) %s\n", info.name, info.version,
+               info.type, info.fingerprint);
+        return EXIT_OK;
+    }
+    rc = pubkey_print(stdout, spki, len, a->ssh, info.name);
+    return rc == 0 ? EXIT_OK : admin_failed(c, rc);
+}
+
+static int
+cmd_admin(int argc, char **argv)
+{
+    struct admin_args a;
+    struct cust_conn *c = NULL;
+    const char *cmd;
+    int rc = admin_parse(argc, argv, &a);
+
+    if (rc != 0)
+        return rc;
+    cmd = a.words[0];
+    if (strcmp(cmd, "key") == 0 &&
+        (a.nwords != 3 || strcmp(a.words[1], "create") != 0))
+        return usage_error("usage: custodianctl key create NAME", NULL);
+    if (strcmp(cmd, "pubkey") == 0 && a.nwords != 2)
+        return usage_error("usage: custodianctl pubkey NAME [--ssh]", NULL);
+    if (strcmp(cmd, "key") != 0 && strcmp(cmd, "pubkey") != 0 && a.nwords != 1)
+        return usage_error("unexpected argument", a.words[1]);
+    if ((rc = admin_connect(a.path, &c)) != 0)
+        return rc;
+    if (strcmp(cmd, "status") == 0) {
+        rc = admin_status(c);
+    } else if (strcmp(cmd, "keys") == 0) {
+        rc = admin_keys(c);
+    } else if (strcmp(cmd, "reload") == 0) {
+        rc = cust_reload(c);
+        if (rc != 0)
+            return admin_failed(c, rc);
+        printf("reload: applied\n");
+    } else {
+        rc = admin_key(c, &a, strcmp(cmd, "key") == 0);
+    }
+    /* On failure, admin_failed() has closed it already. */
+    if (rc == EXIT_OK)
+        cust_close(c);
+    return rc;
 }
 
 int
@@ -496,7 +589,8 @@ main(int argc, char **argv)
     }
     if (argc >= 2 &&
         (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "keys") == 0 ||
-         strcmp(argv[1], "reload") == 0))
+         strcmp(argv[1], "reload") == 0 || strcmp(argv[1], "key") == 0 ||
+         strcmp(argv[1], "pubkey") == 0))
         return cmd_admin(argc, argv);
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 &&
         strcmp(argv[2], "verify") == 0)

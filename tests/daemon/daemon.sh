@@ -52,6 +52,7 @@ identities = (
                { keys = "limited"; rate = "1/h"; burst = 2; } ); }
 );
 audit = { path = "$work/log/audit.log"; };
+limits = { idle_timeout = "3s"; };
 CONF
 "$ctl" policy check "$work/custodiand.conf" >/dev/null
 
@@ -88,6 +89,35 @@ done
 [ "$(stat -c %U "$work/log/audit.log")" = nobody ] || fail "audit log not nobody's"
 echo "ok: custodiand runs as nobody with CAP_SYS_PTRACE only"
 
+# Keys are made by an admin, not by the start: until then, none signs.
+export CUSTODIAN_ADMIN_SOCKET=$work/run/admin.sock
+"$ctl" keys | grep -q '^release .* -  (not created' ||
+    fail "a key exists before it was created: $("$ctl" keys)"
+rc=0
+CUSTODIAN_SOCKET=$work/run/sign.sock "$sign" pubkey --key release \
+    >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q CUST_ERR_KEY_NOT_FOUND "$work/err" ||
+    fail "an absent key served: exit $rc $(cat "$work/err")"
+for key in release ed limited secret rsa; do
+    "$ctl" key create $key >"$work/created" || fail "key create $key"
+    grep -Eq "^created: $key version 1 \([a-z0-9-]+\) SHA256:" \
+        "$work/created" || fail "key create printed $(cat "$work/created")"
+done
+rc=0
+"$ctl" key create release >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 4 ] && grep -q CUST_ERR_KEY_EXISTS "$work/err" ||
+    fail "second key create: exit $rc $(cat "$work/err")"
+rc=0
+"$ctl" key create nosuch >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q CUST_ERR_KEY_NOT_FOUND "$work/err" ||
+    fail "key create of an unconfigured key: exit $rc $(cat "$work/err")"
+"$ctl" pubkey release >"$work/admin-release.pem"
+openssl pkey -pubin -in "$work/admin-release.pem" -noout ||
+    fail "custodianctl pubkey printed no public key"
+"$ctl" pubkey ed --ssh | grep -q '^ssh-ed25519 [A-Za-z0-9+/=]* ed$' ||
+    fail "custodianctl pubkey --ssh"
+echo "ok: custodianctl key create and pubkey"
+
 mkdir "$work/out"
 CUSTODIAN_SOCKET=$work/run/sign.sock CUST_TEST_AUDIT=$work/log/audit.log \
     CUST_TEST_OUT=$work/out CK_FORK=no "$test" || fail "test_daemon failed"
@@ -105,6 +135,8 @@ head -c 1000 /dev/urandom >"$work/app2.tar.gz"
 "$sign" sign --key release --context job=77 "$work/app.tar.gz" \
     "$work/app2.tar.gz" >/dev/null || fail "custodian-sign sign"
 "$sign" pubkey --key release >"$work/release.pem"
+cmp -s "$work/release.pem" "$work/admin-release.pem" ||
+    fail "custodianctl and custodian-sign disagree on the public key"
 for f in app.tar.gz app2.tar.gz; do
     openssl dgst -sha256 -verify "$work/release.pem" \
         -signature "$work/$f.sig" "$work/$f" >/dev/null ||
@@ -142,7 +174,6 @@ rc=0
 echo "ok: custodian-sign json bundle and refusal"
 
 # The admin socket: state and keys for an admin, nothing for others.
-export CUSTODIAN_ADMIN_SOCKET=$work/run/admin.sock
 "$ctl" status >"$work/status" || fail "custodianctl status"
 grep -q '^state: *ok$' "$work/status" && grep -q '^keys: *5$' "$work/status" ||
     fail "status: $(cat "$work/status")"
@@ -218,4 +249,24 @@ grep -q '"event":"admin","action":"status","caller":{"uid":0.*"identity":"ops"' 
     "$work/log/audit.log" || fail "admin status not audited"
 grep -q '"event":"refused","caller":{"uid":65534.*"error":"CUST_ERR_DENIED","reason":"not an admin identity"' \
     "$work/log/audit.log" || fail "admin refusal not audited"
+grep -q '"event":"admin","action":"key-create","caller":{"uid":0.*"identity":"ops","result":"created","key":"release","version":1,"type":"ecdsa-p256","fingerprint":"SHA256:' \
+    "$work/log/audit.log" || fail "key creation not audited"
+grep -q '"action":"key-create".*"result":"refused","key":"release","error":"CUST_ERR_KEY_EXISTS"' \
+    "$work/log/audit.log" || fail "refused key creation not audited"
+
+# A second start finds the keys the first one created.
+fpr=$(grep -o '"key":"rsa","version":1,"type":"rsa-2048","fingerprint":"[^"]*"' \
+    "$work/log/audit.log" | sed 's/.*"fingerprint":"//; s/"$//')
+"$daemon" -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+    [ -S "$work/run/admin.sock" ] && break
+    sleep 0.05
+done
+"$ctl" keys | awk -v f="$fpr" '$1 == "rsa" && $3 == 1 && $4 == f { ok = 1 }
+    END { exit !ok }' ||
+    fail "restart lost a key: $("$ctl" keys) (expected $fpr)"
+kill -TERM "$pid"
+wait "$pid" || fail "custodiand exited with status $?"
+pid=
 echo "ok: custodiand end to end"

@@ -34,6 +34,7 @@ tokens = ( { name = "hsm"; module = "$SOFTHSM_MODULE"; uri = "$SOFTHSM_URI";
 keys = ( { name = "release"; type = "ecdsa-p256"; } );
 listeners = { sign = { path = "$work/sign.sock"; };
               admin = { path = "$work/admin.sock"; }; };
+admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = ( { name = "root"; match = { uid = 0; };
                  grants = ( { keys = "release"; } ); } );
 audit = { path = "$work/log/audit.log"; };
@@ -45,6 +46,8 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 export CUSTODIAN_SOCKET=$work/sign.sock
+"$ctl" key create release --admin-socket "$work/admin.sock" >/dev/null ||
+    fail "key create"
 echo artifact >"$work/a"
 "$sign" sign --key release "$work/a" >/dev/null || fail "first signature"
 

@@ -8,11 +8,16 @@
  * The daemon's configuration (tests/daemon/daemon.sh) grants uid 0 the
  * keys "release" and "ed", "limited" at 2 then 1 an hour; denies
  * "secret"; uid 65534 has an expired identity; anyone else is unknown.
+ * Connections idle for 3 seconds are closed.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -291,6 +296,123 @@ START_TEST(garbage_flood_is_cut)
 }
 END_TEST
 
+static const uint8_t raw_hello[] = {0, 0, 0, 16,  1,   0,   0,   0,   1,   0,
+                                    0, 0, 7, 'r', 'a', 'w', 't', 'e', 's', 't'};
+
+/* A raw connection that said HELLO and read HELLO_OK. */
+static int
+raw_greeted(void)
+{
+    uint8_t type = 0;
+    int fd = raw_connect();
+
+    ck_assert_int_eq(send(fd, raw_hello, sizeof(raw_hello), 0),
+                     (ssize_t)sizeof(raw_hello));
+    ck_assert_int_eq(raw_answer(fd, &type), 0);
+    ck_assert_uint_eq(type, 0x81);
+    return fd;
+}
+
+/* Reads exactly LEN bytes; 0, or -1 at the end of the stream. */
+static int
+read_exact(int fd, uint8_t *p, size_t len)
+{
+    ssize_t n;
+
+    while (len > 0) {
+        n = recv(fd, p, len, 0);
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Signs a few times on a connection of its own: the daemon serves others. */
+static void
+others_still_served(const char *while_what)
+{
+    struct cust_conn *c = connect_ok();
+    EVP_PKEY *pub = public_key(c, "release");
+    struct cust_signature s;
+    int i, rc;
+
+    for (i = 0; i < 10; i++) {
+        rc = sign_sha256(c, "release", &s);
+        ck_assert_msg(rc == 0, "sign %s: %s", while_what, cust_err_name(rc));
+        ck_assert(verify(pub, message, sizeof(message), &s, EVP_sha256()));
+    }
+    cust_close(c);
+    EVP_PKEY_free(pub);
+}
+
+/* Thousands of connections that say nothing cost the others nothing. */
+START_TEST(idle_connections_do_not_hurt)
+{
+    enum { NIDLE = 2000 };
+    static int fds[NIDLE];
+    struct rlimit rl;
+    int i;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    ck_assert_msg(rl.rlim_cur > NIDLE + 64, "need %d open files", NIDLE + 64);
+    for (i = 0; i < NIDLE; i++)
+        fds[i] = raw_greeted();
+    others_still_served("beside 2000 idle connections");
+    for (i = 0; i < NIDLE; i++)
+        close(fds[i]);
+}
+END_TEST
+
+/*
+ * A client that sends and never reads: the daemon stops reading from it
+ * once its answers pile up, serves everyone else meanwhile, and hands
+ * over every answer, in order, once the client reads.
+ */
+START_TEST(stalled_client_does_not_block_others)
+{
+    uint8_t ping[4 + 1 + 4 + 200] = {0, 0, 0, 205, 0x02, 0, 0, 0, 200};
+    uint8_t hdr[5], body[4 + 200];
+    int fd = raw_greeted(), sent = 0, i;
+
+    ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    for (;;) {
+        memset(ping + 9, 'a' + sent % 26, 200);
+        if (send(fd, ping, sizeof(ping), MSG_NOSIGNAL) != (ssize_t)sizeof(ping))
+            break; /* the daemon stopped reading; buffers are full */
+        sent++;
+        ck_assert_int_lt(sent, 1000000);
+    }
+    /* A partial frame may have gone out: finish it, blocking. */
+    ck_assert_int_eq(fcntl(fd, F_SETFL, 0), 0);
+    ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK, "send: %s",
+                  strerror(errno));
+    others_still_served("while a client is stalled");
+    for (i = 0; i < sent; i++) {
+        ck_assert_int_eq(read_exact(fd, hdr, 5), 0);
+        ck_assert_uint_eq(hdr[4], 0x82); /* PONG */
+        ck_assert_int_eq(read_exact(fd, body, sizeof(body)), 0);
+        ck_assert_uint_eq(body[4], (uint8_t)('a' + i % 26));
+    }
+    close(fd);
+}
+END_TEST
+
+/* A connection that says nothing is closed after the idle timeout. */
+START_TEST(idle_connection_times_out)
+{
+    struct pollfd pfd = {.fd = raw_greeted(), .events = POLLIN};
+    uint8_t b;
+
+    ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+    ck_assert_int_eq(recv(pfd.fd, &b, 1, 0), 0);
+    close(pfd.fd);
+}
+END_TEST
+
 static int signed_ok;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -377,6 +499,9 @@ main(void)
     tcase_add_test(tc, garbage_is_answered);
     tcase_add_test(tc, garbage_flood_is_cut);
     tcase_add_test(tc, many_clients_each_audited);
+    tcase_add_test(tc, idle_connections_do_not_hurt);
+    tcase_add_test(tc, stalled_client_does_not_block_others);
+    tcase_add_test(tc, idle_connection_times_out);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
