@@ -1072,3 +1072,24 @@ out:
     free(line);
     return rc;
 }
+
+int
+audit_verify_link(const char *prev, size_t prevlen, const char *line,
+                  size_t len, struct audit_verify_result *out)
+{
+    struct audit_chain chain = {0};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (len >= AUDIT_RECORD_MAX || prevlen >= AUDIT_RECORD_MAX)
+        return CUST_ERR_TOO_BIG;
+    /* A previous line that is no record links nothing: LINE stands alone. */
+    if (prev != NULL && audit_check_line(&chain, prev, prevlen, out) != 0)
+        memset(&chain, 0, sizeof(chain));
+    out->line = 2;
+    rc = audit_check_line(&chain, line, len, out);
+    out->records = chain.count;
+    out->first_seq = chain.first_seq;
+    out->last_seq = chain.seq;
+    return rc;
+}

@@ -186,4 +186,15 @@ struct audit_verify_result {
 int audit_verify(const char *const *paths, size_t n,
                  struct audit_verify_result *out);
 
+/*
+ * Checks one link of the chain by the rules of audit_verify(): that LINE
+ * (LEN bytes, no line feed) is a record and follows PREV (PREVLEN bytes),
+ * or with PREV NULL, or not a record itself, that LINE is a record. For
+ * following a log as it grows. Returns 0, or CUST_ERR_AUDIT with the
+ * report in *OUT (line 2 is LINE), or CUST_ERR_TOO_BIG for a line over
+ * AUDIT_RECORD_MAX.
+ */
+int audit_verify_link(const char *prev, size_t prevlen, const char *line,
+                      size_t len, struct audit_verify_result *out);
+
 #endif

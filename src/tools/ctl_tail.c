@@ -14,9 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "custodian/error.h"
@@ -59,8 +57,7 @@ struct tail {
     char *prev;      /* the last whole line: the next must link to it */
     size_t prev_len; /* its length, when has_prev */
     bool has_prev;
-    int check_fd; /* scratch file: audit_verify() reads files */
-    bool broken;  /* a record did not link */
+    bool broken; /* a record did not link */
 };
 
 enum tail_got {
@@ -245,8 +242,7 @@ tail_open(struct tail *t, const char *path, uint64_t lines)
     t->path = path;
     t->line = malloc(AUDIT_RECORD_MAX);
     t->prev = malloc(AUDIT_RECORD_MAX);
-    t->check_fd = memfd_create("custodianctl-tail", MFD_CLOEXEC);
-    if (t->line == NULL || t->prev == NULL || t->check_fd < 0) {
+    if (t->line == NULL || t->prev == NULL) {
         fprintf(stderr, "custodianctl: audit tail: %s\n", strerror(errno));
         return CUST_ERR_NOMEM;
     }
@@ -268,8 +264,6 @@ tail_close(struct tail *t)
 {
     if (t->f != NULL)
         fclose(t->f);
-    if (t->check_fd >= 0)
-        close(t->check_fd);
     free(t->line);
     free(t->prev);
 }
@@ -305,27 +299,6 @@ tail_next_line(struct tail *t, off_t limit)
     return TAIL_GOT_NONE;
 }
 
-/* Puts into the scratch file the previous line (if WITH_PREV) and the
- * new one, each with its line feed. */
-static int
-tail_stage(struct tail *t, bool with_prev)
-{
-    static char nl[] = "\n";
-    struct iovec iov[4] = {
-        {t->prev, t->prev_len},
-        {nl, 1},
-        {t->line, t->len},
-        {nl, 1},
-    };
-    int skip = with_prev ? 0 : 2;
-    size_t want = t->len + 1 + (with_prev ? t->prev_len + 1 : 0);
-
-    if (ftruncate(t->check_fd, 0) != 0 ||
-        pwritev(t->check_fd, iov + skip, 4 - skip, 0) != (ssize_t)want)
-        return CUST_ERR_IO;
-    return 0;
-}
-
 static void
 tail_report_break(struct tail *t, const struct audit_verify_result *r)
 {
@@ -338,30 +311,15 @@ tail_report_break(struct tail *t, const struct audit_verify_result *r)
     fprintf(stderr, "chain broken: %s\n", r->reason);
 }
 
-/*
- * Checks that the line just read links to the one before it. The rules
- * of the chain are the audit module's, and its verifier reads files, so
- * the two lines are handed to it in a scratch file.
- */
+/* Checks that the line just read links to the one before it, by the
+ * audit module's rules. */
 static int
 tail_check(struct tail *t)
 {
     struct audit_verify_result r;
-    char path[32];
-    const char *paths[] = {path};
-    int rc;
+    int rc = audit_verify_link(t->has_prev ? t->prev : NULL, t->prev_len,
+                               t->line, t->len, &r);
 
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", t->check_fd);
-    rc = tail_stage(t, t->has_prev);
-    if (rc == 0)
-        rc = audit_verify(paths, 1, &r);
-    /* A previous line that is not a record was reported when it came; the
-     * new one can only be checked on its own. */
-    if (rc == CUST_ERR_AUDIT && t->has_prev && r.line == 1) {
-        rc = tail_stage(t, false);
-        if (rc == 0)
-            rc = audit_verify(paths, 1, &r);
-    }
     if (rc == CUST_ERR_AUDIT) {
         tail_report_break(t, &r);
         return 0;
@@ -545,7 +503,7 @@ int
 tail_main(int argc, char **argv)
 {
     struct tail_opts o = {.lines = TAIL_DEFAULT_LINES, .follow = true};
-    struct tail t = {.check_fd = -1};
+    struct tail t = {0};
     char *path;
     int rc;
 

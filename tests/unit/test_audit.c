@@ -1154,6 +1154,43 @@ START_TEST(verify_reasons)
 }
 END_TEST
 
+/* One link at a time, as a follower of the log checks it. */
+START_TEST(verify_link_by_link)
+{
+    static const char zero[] = "000000000000000000000000000000000000000000"
+                               "0000000000000000000000";
+    struct audit_verify_result r;
+    char first[200], second[200], hash[65];
+
+    snprintf(first, sizeof(first), "{\"seq\":7,\"time\":\"t\",\"prev\":\"%s\"}",
+             zero);
+    sha256_hex(first, strlen(first), hash);
+    snprintf(second, sizeof(second),
+             "{\"seq\":8,\"time\":\"t\",\"prev\":\"%s\"}", hash);
+    ck_assert_int_eq(
+        audit_verify_link(first, strlen(first), second, strlen(second), &r), 0);
+    ck_assert_uint_eq(r.last_seq, 8);
+    /* The same record cannot follow itself: seq and prev are both off. */
+    ck_assert_int_eq(
+        audit_verify_link(second, strlen(second), second, strlen(second), &r),
+        CUST_ERR_AUDIT);
+    ck_assert_str_eq(r.reason, "seq 8 follows 8");
+    /* Another line before it: prev no longer matches. */
+    first[strlen(first) - 3] = '1'; /* the last digit of its prev */
+    ck_assert_int_eq(
+        audit_verify_link(first, strlen(first), second, strlen(second), &r),
+        CUST_ERR_AUDIT);
+    ck_assert_str_eq(r.reason, "prev does not match the previous record");
+    ck_assert(r.has_seq);
+    ck_assert_uint_eq(r.seq, 8);
+    /* Alone, or after a line that is no record, it is judged by itself. */
+    ck_assert_int_eq(audit_verify_link(NULL, 0, second, strlen(second), &r), 0);
+    ck_assert_int_eq(audit_verify_link("junk", 4, second, strlen(second), &r),
+                     0);
+    ck_assert_int_eq(audit_verify_link(NULL, 0, "junk", 4, &r), CUST_ERR_AUDIT);
+}
+END_TEST
+
 static Suite *
 audit_suite(void)
 {
@@ -1172,6 +1209,7 @@ audit_suite(void)
     tcase_add_test(chain, deleted_record_caught);
     tcase_add_test(chain, reordered_records_caught);
     tcase_add_test(chain, verify_reasons);
+    tcase_add_test(chain, verify_link_by_link);
     suite_add_tcase(s, chain);
 
     tcase_add_checked_fixture(file, tmp_setup, tmp_teardown);
