@@ -183,10 +183,15 @@ cust_close(struct cust_conn *c)
 static void
 client_key(const struct wire_keyinfo *w, struct cust_key *k)
 {
-    snprintf(k->name, sizeof(k->name), "%s", w->name);
-    snprintf(k->type, sizeof(k->type), "%s", w->type);
+    /* The decoder leaves each a terminated string of the same size. */
+    _Static_assert(sizeof(k->name) == sizeof(w->name), "name size");
+    _Static_assert(sizeof(k->type) == sizeof(w->type), "type size");
+    _Static_assert(sizeof(k->fingerprint) == sizeof(w->fingerprint),
+                   "fingerprint size");
+    memcpy(k->name, w->name, sizeof(k->name));
+    memcpy(k->type, w->type, sizeof(k->type));
     k->version = w->version;
-    snprintf(k->fingerprint, sizeof(k->fingerprint), "%s", w->fingerprint);
+    memcpy(k->fingerprint, w->fingerprint, sizeof(k->fingerprint));
 }
 
 int

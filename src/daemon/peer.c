@@ -743,7 +743,7 @@ out:
 int
 peer_exe_sha256(const struct peer *p, uint8_t out[32])
 {
-    struct peer_file_key key;
+    struct peer_file_key key = {0};
     uint8_t md[32];
     int dir = -1, fd = -1, rc;
 
