@@ -254,6 +254,19 @@ grep -q '"event":"admin","action":"key-create","caller":{"uid":0.*"identity":"op
 grep -q '"action":"key-create".*"result":"refused","key":"release","error":"CUST_ERR_KEY_EXISTS"' \
     "$work/log/audit.log" || fail "refused key creation not audited"
 
+# A forged record in the daemon's own log: caught at the next record.
+n=$(grep -n '"event":"sign".*"key":"release"' "$work/log/audit.log" |
+    sed -n 10p | cut -d: -f1)
+sed "${n}s/\"digest\":\"[0-9a-f]/\"digest\":\"f/" "$work/log/audit.log" \
+    >"$work/forged.log"
+! cmp -s "$work/forged.log" "$work/log/audit.log" || fail "forgery did not change the log"
+rc=0
+"$ctl" audit verify "$work/forged.log" >"$work/verdict" || rc=$?
+seq=$(sed -n "$((n + 1))p" "$work/log/audit.log" | grep -o '"seq":[0-9]*' | cut -d: -f2)
+[ $rc = 1 ] && grep -qx "$work/forged.log:$((n + 1)): seq $seq: prev does not match the previous record" \
+    "$work/verdict" || fail "forged record: exit $rc $(cat "$work/verdict")"
+echo "ok: a forged audit record is caught at the record after it"
+
 # A second start finds the keys the first one created.
 fpr=$(grep -o '"key":"rsa","version":1,"type":"rsa-2048","fingerprint":"[^"]*"' \
     "$work/log/audit.log" | sed 's/.*"fingerprint":"//; s/"$//')
