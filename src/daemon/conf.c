@@ -377,7 +377,56 @@ conf_read_token(struct loader *l, const config_setting_t *g,
         conf_error(l, g, "pin_credential is a name, not a path");
 }
 
-static const char *const conf_key_members[] = {"name", "type", "token", NULL};
+static const char *const conf_key_members[] = {
+    "name", "type", "token", "rotation", "namespaces", NULL};
+static const char *const conf_rotation_members[] = {
+    "period", "publish_ahead", "verify_for", "destroy_after", NULL};
+
+/* Reads the duration NAME of G into *OUT; absent leaves *OUT as it is. */
+static void
+conf_duration(struct loader *l, const config_setting_t *g, const char *name,
+              unsigned long *out)
+{
+    const char *text = conf_string(l, g, name, false);
+
+    if (text != NULL && conf_parse_duration(text, out) != 0)
+        conf_error(l, config_setting_get_member(g, name),
+                   "%s \"%.32s\" is not a duration such as 90d, 12h or 30m",
+                   name, text);
+}
+
+/*
+ * A rotation needs its period; the next version is published a day
+ * ahead by default (half the period if that is shorter), a retired one
+ * verifies forever, and nothing is destroyed unless asked: deletion
+ * cannot be undone.
+ */
+static void
+conf_read_rotation(struct loader *l, const config_setting_t *key,
+                   struct conf_rotation *r)
+{
+    const config_setting_t *g = config_setting_get_member(key, "rotation");
+
+    if (g == NULL)
+        return;
+    if (!config_setting_is_group(g)) {
+        conf_error(l, g, "rotation must be a group { period = ...; }");
+        return;
+    }
+    conf_check_members(l, g, conf_rotation_members);
+    if (config_setting_get_member(g, "period") == NULL) {
+        conf_error(l, g, "a rotation needs its period, e.g. period = \"30d\"");
+        return;
+    }
+    conf_duration(l, g, "period", &r->period);
+    r->publish_ahead = r->period / 2 < 86400 ? r->period / 2 : 86400;
+    conf_duration(l, g, "publish_ahead", &r->publish_ahead);
+    conf_duration(l, g, "verify_for", &r->verify_for);
+    conf_duration(l, g, "destroy_after", &r->destroy_after);
+    if (r->period > 0 && r->publish_ahead >= r->period)
+        conf_error(l, config_setting_get_member(g, "publish_ahead"),
+                   "publish_ahead must be shorter than the period");
+}
 
 /* Reads a key; its token is resolved by name in conf_resolve(). */
 static void
@@ -402,6 +451,8 @@ conf_read_key(struct loader *l, const config_setting_t *g, struct conf_key *k,
         else
             k->type = (enum alg_keytype)t;
     }
+    conf_read_rotation(l, g, &k->rotation);
+    k->namespaces = conf_strings(l, g, "namespaces", &k->nnamespaces);
 }
 
 static const char *const conf_listener_members[] = {"path", "mode", "owner",
@@ -761,8 +812,8 @@ static const char *const conf_audit_members[] = {"path", NULL};
 static const char *const conf_limits_members[] = {
     "max_connections", "idle_timeout", "workers", NULL};
 static const char *const conf_top_members[] = {
-    "tokens", "keys",   "listeners", "identities", "admins",
-    "audit",  "limits", "user",      NULL};
+    "tokens", "keys", "listeners", "identities", "admins", "audit",
+    "limits", "user", "state",     "keyring",    NULL};
 static const char *const conf_listeners_members[] = {"sign", "admin", NULL};
 
 static void
@@ -798,6 +849,25 @@ conf_read_audit(struct loader *l)
         free(l->conf->audit_path);
         l->conf->audit_path = strdup(path);
     }
+}
+
+/* An absolute path at the top level, replacing the default in *PATH. */
+static void
+conf_read_path(struct loader *l, const char *name, char **path)
+{
+    const config_setting_t *root = config_root_setting(&l->lc);
+    const char *p = conf_string(l, root, name, false);
+
+    if (p == NULL)
+        return;
+    if (p[0] != '/') {
+        conf_error(l, config_setting_get_member(root, name),
+                   "%s must be an absolute path", name);
+        return;
+    }
+    free(*path);
+    if ((*path = strdup(p)) == NULL)
+        conf_error(l, NULL, "out of memory");
 }
 
 static void
@@ -894,6 +964,8 @@ conf_defaults(struct conf *c)
     c->admin.path = strdup("/run/custodian/admin.sock");
     c->admin.mode = 0600;
     c->audit_path = strdup("/var/log/custodian/audit.log");
+    c->state_path = strdup("/var/lib/custodian/keys.state");
+    c->keyring_path = strdup("/var/lib/custodian/keyring");
     c->limits.max_connections = 16384;
     c->limits.idle_timeout = 60;
     c->limits.workers = 4;
@@ -917,6 +989,8 @@ conf_read_all(struct loader *l)
                                conf_admin_reader);
     conf_read_listeners(l);
     conf_read_audit(l);
+    conf_read_path(l, "state", &c->state_path);
+    conf_read_path(l, "keyring", &c->keyring_path);
     conf_read_limits(l);
     conf_read_user(l);
 
@@ -995,8 +1069,10 @@ conf_free(struct conf *c)
         free(c->tokens[i].pin_file);
         free(c->tokens[i].pin_credential);
     }
-    for (i = 0; i < c->nkeys; i++)
+    for (i = 0; i < c->nkeys; i++) {
         free(c->keys[i].name);
+        conf_free_strings(c->keys[i].namespaces);
+    }
     for (i = 0; i < c->nidentities; i++)
         conf_free_identity(&c->identities[i]);
     for (i = 0; i < c->nadmins; i++)
@@ -1008,6 +1084,8 @@ conf_free(struct conf *c)
     free(c->sign.path);
     free(c->admin.path);
     free(c->audit_path);
+    free(c->state_path);
+    free(c->keyring_path);
     free(c->user);
     free(c->path);
     free(c);

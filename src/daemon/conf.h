@@ -45,10 +45,25 @@ struct conf_token {
     int line;
 };
 
+/* How a key's versions turn over, in seconds; a zero period means by
+ * hand only (custodianctl key rotate). */
+struct conf_rotation {
+    unsigned long period;        /* an active version signs this long */
+    unsigned long publish_ahead; /* the next is published this long before */
+    unsigned long verify_for;    /* a retired one stays valid for
+                                    verification this long; 0: forever */
+    unsigned long destroy_after; /* its private key is deleted this long
+                                    after retirement; 0: never */
+};
+
 struct conf_key {
     char *name;
     enum alg_keytype type;
     const struct conf_token *token;
+    struct conf_rotation rotation;
+    char **namespaces; /* SSHSIG namespaces the key serves, for the
+                          keyring's allowed_signers; NULL: none named */
+    size_t nnamespaces;
     int line;
 };
 
@@ -112,6 +127,8 @@ struct conf {
     struct conf_identity *admins; /* callers of the admin socket */
     size_t nadmins;
     char *audit_path;
+    char *state_path;   /* the key-version state file */
+    char *keyring_path; /* the directory published for verifiers */
     struct conf_limits limits;
     char *user; /* account to run as once started as root, or NULL */
     uid_t user_uid;

@@ -257,6 +257,60 @@ START_TEST(durations_rates_times)
 }
 END_TEST
 
+START_TEST(rotation_settings)
+{
+    struct conf_errors errs;
+    struct conf *conf = NULL;
+    const struct conf_key *k;
+
+    ck_assert_int_eq(
+        conf_load(write_conf(TOKEN
+                             "keys = ( { name = \"r\"; type = \"ed25519\";\n"
+                             "  rotation = { period = \"30d\"; "
+                             "destroy_after = \"90d\"; };\n"
+                             "  namespaces = [ \"git\", \"file\" ]; },\n"
+                             "  { name = \"h\"; type = \"ed25519\";\n"
+                             "  rotation = { period = \"12h\"; }; } );\n"
+                             "state = \"/srv/c/keys.state\";\n"
+                             "keyring = \"/srv/c/keyring\";\n"),
+                  &conf, &errs),
+        0);
+    unlink(path);
+    k = conf_find_key(conf, "r");
+    ck_assert_uint_eq(k->rotation.period, 30 * 86400);
+    ck_assert_uint_eq(k->rotation.publish_ahead, 86400); /* default */
+    ck_assert_uint_eq(k->rotation.verify_for, 0);        /* forever */
+    ck_assert_uint_eq(k->rotation.destroy_after, 90 * 86400);
+    ck_assert_uint_eq(k->nnamespaces, 2);
+    ck_assert_str_eq(k->namespaces[1], "file");
+    /* A short period is published half a period ahead. */
+    ck_assert_uint_eq(conf_find_key(conf, "h")->rotation.publish_ahead,
+                      6 * 3600);
+    ck_assert_str_eq(conf->state_path, "/srv/c/keys.state");
+    ck_assert_str_eq(conf->keyring_path, "/srv/c/keyring");
+    conf_free(conf);
+
+    errs =
+        load_bad(TOKEN
+                 /* 3 */ "keys = ( { name = \"a\"; type = \"ed25519\";\n"
+                         /* 4 */ "  rotation = { period = \"30\"; }; },\n"
+                         /* 5 */ "  { name = \"b\"; type = \"ed25519\";\n"
+                         /* 6 */ "  rotation = { period = \"1d\";\n"
+                         /* 7 */ "    publish_ahead = \"2d\"; }; },\n"
+                         /* 8 */ "  { name = \"c\"; type = \"ed25519\";\n"
+                         /* 9 */ "  rotation = { verify_for = \"1d\"; }; } );\n"
+                         /* 10 */ "keyring = \"relative/dir\";\n");
+    assert_error(&errs, 4,
+                 "period \"30\" is not a duration such as 90d, 12h or 30m");
+    assert_error(&errs, 7, "publish_ahead must be shorter than the period");
+    assert_error(&errs, 9,
+                 "a rotation needs its period, e.g. period = \"30d\"");
+    assert_error(&errs, 10, "keyring must be an absolute path");
+    ck_assert_uint_eq(errs.n, 4);
+    conf_errors_free(&errs);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -271,6 +325,7 @@ main(void)
     tcase_add_test(tc, run_as_user);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, durations_rates_times);
+    tcase_add_test(tc, rotation_settings);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
