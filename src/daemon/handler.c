@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "custodian/error.h"
+#include "clock.h"
 #include "handler.h"
 #include "log.h"
 
@@ -169,12 +170,13 @@ handler_commit(struct handler_req *r, json_t *rec)
 }
 
 static void
-handler_keyinfo(const struct keystore_key *k, struct wire_keyinfo *out)
+handler_keyinfo(const struct keystore_version *v, struct wire_keyinfo *out)
 {
-    snprintf(out->name, sizeof(out->name), "%s", k->name);
-    snprintf(out->type, sizeof(out->type), "%s", alg_keytype_name(k->type));
-    out->version = k->version;
-    snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", k->fingerprint);
+    snprintf(out->name, sizeof(out->name), "%s", v->key->name);
+    snprintf(out->type, sizeof(out->type), "%s",
+             alg_keytype_name(v->key->type));
+    out->version = v->version;
+    snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", v->fingerprint);
 }
 
 /* LIST: the keys this caller may list; one record names them all. */
@@ -186,19 +188,21 @@ handler_list(struct handler_req *r, const struct policy_caller *c)
     struct policy_request pr = {.op = CONF_OP_LIST};
     struct policy_decision d = {0}, last = {.grant = -1};
     const struct keystore_key *k;
+    const struct keystore_version *v;
     json_t *names = json_array(), *rec;
     uint32_t n = 0;
     size_t i;
 
     for (i = 0; (k = keystore_at(r->env->keys, i)) != NULL && n < 64; i++) {
-        if (!keystore_ready(k))
-            continue;
         pr.key = k->name;
-        if (policy_decide(r->env->policy, c, &pr, time(NULL), 0, &d) != 0)
+        if ((v = keystore_acquire(r->env->keys, k->name)) == NULL)
             continue;
-        handler_keyinfo(k, &infos[n++]);
-        json_array_append_new(names, json_string(k->name));
-        last = d;
+        if (policy_decide(r->env->policy, c, &pr, clock_now(), 0, &d) == 0) {
+            handler_keyinfo(v, &infos[n++]);
+            json_array_append_new(names, json_string(k->name));
+            last = d;
+        }
+        keystore_release(v);
     }
     if (n == 0)
         last = d; /* the last refusal explains the empty list */
@@ -214,10 +218,10 @@ static void
 handler_pubkey(struct handler_req *r, const struct policy_caller *c)
 {
     struct policy_request pr = {.op = CONF_OP_PUBKEY, .key = r->key};
-    const struct keystore_key *k = keystore_find(r->env->keys, r->key);
+    const struct keystore_version *k = keystore_acquire(r->env->keys, r->key);
     struct policy_decision d;
     struct wire_keyinfo info;
-    int rc = policy_decide(r->env->policy, c, &pr, time(NULL), 0, &d);
+    int rc = policy_decide(r->env->policy, c, &pr, clock_now(), 0, &d);
 
     /* Unknown keys are denied like forbidden ones: no probing names. */
     if (rc == 0 && k == NULL)
@@ -229,19 +233,20 @@ handler_pubkey(struct handler_req *r, const struct policy_caller *c)
         handler_error(r, rc,
                       rc == CUST_ERR_KEY_NOT_FOUND ? "no such key" : d.reason);
     }
+    keystore_release(k);
     handler_commit(r, handler_record(r, "pubkey", &d, rc));
 }
 
 /* Checks the algorithm names of a SIGN request against the key. */
 static int
-handler_sign_args(const struct handler_req *r, const struct keystore_key *k,
-                  int *md, int *scheme, const char **why)
+handler_sign_args(const struct handler_req *r, enum alg_keytype type, int *md,
+                  int *scheme, const char **why)
 {
     const struct wire_sign *s = &r->sign;
 
     *scheme = s->scheme[0] ? alg_scheme_from_name(s->scheme)
-                           : (int)alg_default_scheme(k->type);
-    if (*scheme < 0 || alg_scheme_fits(k->type, *scheme) != 0) {
+                           : (int)alg_default_scheme(type);
+    if (*scheme < 0 || alg_scheme_fits(type, *scheme) != 0) {
         *why = "scheme does not fit the key";
         return CUST_ERR_SCHEME;
     }
@@ -260,7 +265,7 @@ handler_sign_args(const struct handler_req *r, const struct keystore_key *k,
 
 /* Signs on the token and puts the SIGNATURE frame in the answer. */
 static int
-handler_do_sign(struct handler_req *r, const struct keystore_key *k, int md,
+handler_do_sign(struct handler_req *r, const struct keystore_version *k, int md,
                 int scheme, json_t *rec)
 {
     struct wire_signature ws = {0};
@@ -301,7 +306,8 @@ handler_context(const struct wire_sign *s)
 static void
 handler_sign(struct handler_req *r, const struct policy_caller *c)
 {
-    const struct keystore_key *k = keystore_find(r->env->keys, r->key);
+    /* The version active now signs, even if a rotation comes meanwhile. */
+    const struct keystore_version *k = keystore_acquire(r->env->keys, r->key);
     struct policy_request pr = {.op = CONF_OP_SIGN, .key = r->key};
     struct policy_decision d = {.result = CUST_ERR_DENIED, .grant = -1};
     const char *why = "no such key";
@@ -309,7 +315,7 @@ handler_sign(struct handler_req *r, const struct policy_caller *c)
     json_t *rec;
 
     if (k != NULL)
-        rc = handler_sign_args(r, k, &md, &scheme, &why);
+        rc = handler_sign_args(r, k->key->type, &md, &scheme, &why);
     if (rc != 0)
         snprintf(d.reason, sizeof(d.reason), "%s", why);
     if (rc == 0) {
@@ -317,7 +323,7 @@ handler_sign(struct handler_req *r, const struct policy_caller *c)
         pr.scheme = scheme;
         pr.ns = r->sign.ns[0] ? r->sign.ns : NULL;
         rc =
-            policy_decide(r->env->policy, c, &pr, time(NULL),
+            policy_decide(r->env->policy, c, &pr, clock_now(),
                           (double)r->start.tv_sec + r->start.tv_nsec / 1e9, &d);
         why = d.reason;
     }
@@ -346,6 +352,7 @@ handler_sign(struct handler_req *r, const struct policy_caller *c)
                           ? why
                           : cust_err_str(rc));
     }
+    keystore_release(k);
     handler_commit(r, rec);
 }
 
@@ -418,23 +425,23 @@ void
 handler_key_create(void *arg)
 {
     struct handler_req *r = arg;
-    const struct keystore_key *k = NULL;
+    const struct keystore_version *k = NULL;
     struct wire_keyinfo info;
     json_t *rec;
     int rc;
 
     buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
-    rc = keystore_create(r->env->keys, r->key, &k);
+    rc = keystore_create(r->env->keys, r->key, clock_now(), &k);
     rec = handler_admin_record(r, "key-create", r->admin,
                                rc == 0 ? "created" : "refused");
     json_object_set_new(rec, "key", handler_text(r->key, strlen(r->key)));
     if (rc == 0) {
         log_info("key \"%s\" version %u generated on its token by admin "
                  "\"%s\"",
-                 k->name, k->version, r->admin);
+                 k->key->name, k->version, r->admin);
         json_object_set_new(rec, "version", json_integer(k->version));
         json_object_set_new(rec, "type",
-                            json_string(alg_keytype_name(k->type)));
+                            json_string(alg_keytype_name(k->key->type)));
         json_object_set_new(rec, "fingerprint", json_string(k->fingerprint));
         handler_keyinfo(k, &info);
         wire_put_pubkey_ok(&r->answer, &info, k->spki, k->spkilen);
@@ -456,7 +463,7 @@ handler_admin_identity(struct handler_env *env, const struct peer *peer,
 
     handler_policy_caller(peer, &c);
     pthread_rwlock_rdlock(&env->policy_lock);
-    id = policy_admin(env->policy, &c, time(NULL));
+    id = policy_admin(env->policy, &c, clock_now());
     if (id != NULL) {
         snprintf(name, len, "%s", id->name);
         rc = 0;

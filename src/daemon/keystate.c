@@ -69,6 +69,30 @@ keystate_free(struct keystate *s)
     free(s);
 }
 
+struct keystate *
+keystate_dup(const struct keystate *s)
+{
+    struct keystate *d = calloc(1, sizeof(*d));
+    size_t i, n;
+
+    if (d == NULL || (d->keys = calloc(s->n + 1, sizeof(*d->keys))) == NULL)
+        goto out;
+    for (i = 0; i < s->n; i++, d->n++) {
+        d->keys[i] = s->keys[i];
+        n = s->keys[i].n;
+        d->keys[i].versions = calloc(n + 1, sizeof(*d->keys[i].versions));
+        if (d->keys[i].versions == NULL)
+            goto out;
+        if (n > 0)
+            memcpy(d->keys[i].versions, s->keys[i].versions,
+                   n * sizeof(*d->keys[i].versions));
+    }
+    return d;
+out:
+    keystate_free(d);
+    return NULL;
+}
+
 struct keystate_key *
 keystate_key(struct keystate *s, const char *name, int add)
 {

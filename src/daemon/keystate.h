@@ -109,6 +109,9 @@ int keystate_save(const struct keystate *s, const char *path);
 
 void keystate_free(struct keystate *s);
 
+/* A deep copy of S (free with keystate_free()), or NULL. */
+struct keystate *keystate_dup(const struct keystate *s);
+
 /* The key NAME, added without versions if ADD and absent; NULL if absent
  * (or out of memory). */
 struct keystate_key *keystate_key(struct keystate *s, const char *name,

@@ -1,25 +1,49 @@
 /*
- * The key table: one entry per configured key, resolved on its token at
- * start-up. An absent entry is filled in once, by keystore_create(), and
- * published with a release store of its READY flag; entries are never
- * removed, so any thread may look keys up without a lock.
+ * The key table and the lifecycle steps that change it. The model
+ * (keystate) says what should be; the token says what is. Every step
+ * writes the model first, touches the token second and writes the model
+ * again, under one lock, so the state file never claims more than the
+ * token holds without an intent saying so.
+ *
+ * Published versions live until keystore_free(); the active pointer of
+ * each key is swapped with release stores, so signers read it without a
+ * lock.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "custodian/error.h"
 #include "keystore.h"
 #include "log.h"
 
-struct keystore {
-    struct keystore_key *keys;
-    size_t n;
-    pthread_mutex_t create_lock; /* one creation at a time */
+/* How long a destruction waits for requests holding the version. */
+#define KEYSTORE_DRAIN_MS 10000
+
+/* Steps one key may take in one tick: enough to catch up, never a loop. */
+#define KEYSTORE_TICK_STEPS 8
+
+struct ks_key {
+    struct keystore_key k;
+    struct keystore_version **v; /* published versions, ascending */
+    size_t nv;
 };
 
-static _Thread_local char keystore_reason[256] = "no error";
+struct keystore {
+    struct ks_key *keys;
+    size_t n;
+    struct keystate *state;
+    char *state_path;
+    pthread_mutex_t lock; /* one lifecycle change at a time */
+    keystore_event_fn event;
+    void *arg;
+};
+
+static _Thread_local char keystore_reason[320] = "no error";
 
 const char *
 keystore_error(void)
@@ -28,79 +52,548 @@ keystore_error(void)
 }
 
 static int
-keystore_fail(int rc, const char *name, const char *what)
+ks_fail(int rc, const char *name, const char *fmt, ...)
 {
-    snprintf(keystore_reason, sizeof(keystore_reason), "key \"%s\": %s: %s",
-             name, what, cust_err_str(rc));
+    char what[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    snprintf(keystore_reason, sizeof(keystore_reason), "key \"%s\": %s", name,
+             what);
     return rc;
 }
 
-/* Fills in what K serves from its token object and makes it ready. */
-static int
-keystore_publish(struct keystore_key *k, enum alg_keytype want)
+static void
+ks_emit(struct keystore *ks, const struct ks_key *kk, uint32_t v,
+        const char *what, const char *fpr, const char *detail)
 {
+    struct keystore_event ev = {kk->k.name, v, what, fpr ? fpr : "",
+                                detail ? detail : ""};
+
+    if (ks->event != NULL)
+        ks->event(ks->arg, &ev);
+}
+
+/* --- the table ---------------------------------------------------------- */
+
+static struct ks_key *
+ks_find(const struct keystore *ks, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < ks->n; i++)
+        if (strcmp(ks->keys[i].k.name, name) == 0)
+            return &ks->keys[i];
+    return NULL;
+}
+
+static struct keystore_version *
+ks_published(const struct ks_key *kk, uint32_t v)
+{
+    size_t i;
+
+    for (i = 0; i < kk->nv; i++)
+        if (kk->v[i]->version == v)
+            return kk->v[i];
+    return NULL;
+}
+
+static void
+ks_version_free(struct keystore_version *kv)
+{
+    if (kv == NULL)
+        return;
+    token_key_free(kv->tk);
+    free(kv->spki);
+    free(kv);
+}
+
+/* Adds version V, whose key pair is TK (taken over), to the table. */
+static int
+ks_publish(struct ks_key *kk, uint32_t v, struct token_key *tk,
+           struct keystore_version **out)
+{
+    struct keystore_version *kv = calloc(1, sizeof(*kv)), **vs;
     int rc;
 
-    k->type = token_key_type(k->tk);
-    if (k->type != want)
-        return keystore_fail(CUST_ERR_KEYTYPE, k->name,
-                             "the token holds another key type");
-    rc = pubkey_fingerprint(token_key_public(k->tk), k->fingerprint);
+    if (kv == NULL) {
+        token_key_free(tk);
+        return CUST_ERR_NOMEM;
+    }
+    kv->key = &kk->k;
+    kv->version = v;
+    kv->tk = tk;
+    snprintf(kv->label, sizeof(kv->label), "%s", token_key_label(tk));
+    rc = token_key_type(tk) == kk->k.type ? 0 : CUST_ERR_KEYTYPE;
     if (rc == 0)
-        rc = pubkey_spki_der(token_key_public(k->tk), &k->spki, &k->spkilen);
-    if (rc != 0)
-        return keystore_fail(rc, k->name, "public key");
-    atomic_store_explicit(&k->ready, true, memory_order_release);
+        rc = pubkey_fingerprint(token_key_public(tk), kv->fingerprint);
+    if (rc == 0)
+        rc = pubkey_spki_der(token_key_public(tk), &kv->spki, &kv->spkilen);
+    vs = rc == 0 ? realloc(kk->v, (kk->nv + 1) * sizeof(*vs)) : NULL;
+    if (rc == 0 && vs == NULL)
+        rc = CUST_ERR_NOMEM;
+    if (rc != 0) {
+        ks_version_free(kv);
+        return rc;
+    }
+    atomic_init(&kv->usable, true);
+    atomic_init(&kv->inflight, 0);
+    kk->v = vs;
+    kk->v[kk->nv++] = kv;
+    *out = kv;
     return 0;
 }
 
-/* Looks for version 1 of CK on TOK; absent is not an error. */
-static int
-keystore_load(const struct conf_key *ck, struct token *tok,
-              struct keystore_key *k)
+static void
+ks_label(const struct ks_key *kk, uint32_t v, char *out, size_t len)
 {
+    snprintf(out, len, "%s@%u", kk->k.name, v);
+}
+
+static void
+ks_set_active(struct ks_key *kk, struct keystore_version *kv)
+{
+    atomic_store_explicit(&kk->k.active, kv, memory_order_release);
+}
+
+static struct keystate_key *
+ks_model(struct keystore *ks, const struct ks_key *kk, int add)
+{
+    return keystate_key(ks->state, kk->k.name, add);
+}
+
+/* Writes the model; the caller restores what it changed if this fails. */
+static int
+ks_save(struct keystore *ks, const struct ks_key *kk)
+{
+    if (keystate_save(ks->state, ks->state_path) == 0)
+        return 0;
+    return ks_fail(CUST_ERR_IO, kk->k.name, "state file %s: %s", ks->state_path,
+                   strerror(errno));
+}
+
+/* A copy of one key's versions, to put back when a save fails. */
+struct ks_undo {
+    struct keystate_version *versions;
+    size_t n;
+};
+
+static int
+ks_keep(const struct keystate_key *m, struct ks_undo *u)
+{
+    u->n = m->n;
+    u->versions = calloc(m->n + 1, sizeof(*u->versions));
+    if (u->versions == NULL)
+        return CUST_ERR_NOMEM;
+    if (m->n > 0)
+        memcpy(u->versions, m->versions, m->n * sizeof(*u->versions));
+    return 0;
+}
+
+/* Saves the model, or puts M back as U kept it. Frees U either way. */
+static int
+ks_commit(struct keystore *ks, const struct ks_key *kk, struct keystate_key *m,
+          struct ks_undo *u)
+{
+    int rc = ks_save(ks, kk);
+
+    if (rc != 0) {
+        memcpy(m->versions, u->versions, u->n * sizeof(*u->versions));
+        m->n = u->n;
+    }
+    free(u->versions);
+    return rc;
+}
+
+/* --- steps -------------------------------------------------------------- */
+
+/* Makes version V of KK on its token, in STATE; *OUT is it, published. */
+static int
+ks_generate(struct keystore *ks, struct ks_key *kk, enum keystate_state state,
+            time_t now, struct keystore_version **out)
+{
+    struct keystate_key *m = ks_model(ks, kk, 1);
+    struct keystate_version *mv;
+    struct token_key *tk = NULL;
+    struct ks_undo u;
+    char label[TOKEN_LABEL_MAX + 1];
     int rc;
 
-    k->name = strdup(ck->name);
-    if (k->name == NULL)
-        return keystore_fail(CUST_ERR_NOMEM, ck->name, "memory");
-    k->type = ck->type;
-    k->token = tok;
-    k->version = 1;
-    snprintf(k->label, sizeof(k->label), "%s@%u", ck->name, k->version);
-    rc = token_key_find(tok, k->label, NULL, 0, &k->tk);
-    if (rc == CUST_ERR_KEY_NOT_FOUND) {
-        log_warn("key \"%s\" is not on its token yet; an admin creates it "
-                 "with: custodianctl key create %s",
-                 k->name, k->name);
-        return 0;
+    if (m == NULL || ks_keep(m, &u) != 0)
+        return ks_fail(CUST_ERR_NOMEM, kk->k.name, "out of memory");
+    rc = keystate_begin(m, state, now, &mv);
+    if (rc != 0) {
+        free(u.versions);
+        return ks_fail(rc, kk->k.name, "a new version is not allowed now");
     }
-    if (rc != 0)
-        return keystore_fail(rc, ck->name, token_error_detail());
-    return keystore_publish(k, ck->type);
+    if ((rc = ks_commit(ks, kk, m, &u)) != 0)
+        return rc;
+    ks_label(kk, mv->version, label, sizeof(label));
+    rc = token_key_generate(kk->k.token, kk->k.type, label, &tk);
+    if (rc == 0)
+        rc = ks_publish(kk, mv->version, tk, out);
+    if (rc != 0) {
+        /* XXX: a key pair made but not published stays on the token
+         * under its label; the next start reports it as unexpected. */
+        ks_fail(rc, kk->k.name, "version %u: %s", mv->version,
+                cust_err_str(rc) /* the token's detail is in the log */);
+        log_debug("generating %s: %s", label, token_error_detail());
+        keystate_abandon(m, mv->version);
+        if (keystate_save(ks->state, ks->state_path) != 0)
+            log_debug("state file %s: %s", ks->state_path, strerror(errno));
+        return rc;
+    }
+    keystate_generated(m, mv->version, (*out)->fingerprint);
+    /* The pair is on the token now: a failed save is finished at the
+     * next start, which finds it there. */
+    rc = ks_save(ks, kk);
+    ks_emit(ks, kk, mv->version, "generate", (*out)->fingerprint,
+            state == KEYSTATE_ACTIVE ? "active at once" : "pending");
+    return rc;
+}
+
+static int
+ks_activate(struct keystore *ks, struct ks_key *kk, uint32_t v, time_t now)
+{
+    struct keystate_key *m = ks_model(ks, kk, 0);
+    struct keystore_version *kv = ks_published(kk, v);
+    struct keystate_version *old = m ? keystate_active(m) : NULL;
+    struct keystore_version *oldkv = old ? ks_published(kk, old->version) : 0;
+    uint32_t oldv = old ? old->version : 0;
+    struct ks_undo u;
+    int rc;
+
+    if (m == NULL || kv == NULL)
+        return ks_fail(CUST_ERR_KEY_NOT_FOUND, kk->k.name,
+                       "version %u is not on its token", v);
+    if (ks_keep(m, &u) != 0)
+        return ks_fail(CUST_ERR_NOMEM, kk->k.name, "out of memory");
+    rc = keystate_activate(m, v, now);
+    if (rc != 0) {
+        free(u.versions);
+        return ks_fail(rc, kk->k.name, "version %u is not pending", v);
+    }
+    if ((rc = ks_commit(ks, kk, m, &u)) != 0)
+        return rc;
+    ks_set_active(kk, kv);
+    if (oldv != 0)
+        ks_emit(ks, kk, oldv, "retire", oldkv ? oldkv->fingerprint : "",
+                "replaced by a new version");
+    ks_emit(ks, kk, v, "activate", kv->fingerprint, "");
+    return 0;
+}
+
+/* Waits until no request holds KV, which nobody can acquire any more. */
+static int
+ks_drain(struct keystore_version *kv)
+{
+    int waited;
+
+    for (waited = 0; atomic_load(&kv->inflight) > 0; waited++) {
+        if (waited >= KEYSTORE_DRAIN_MS)
+            return CUST_ERR_BUSY;
+        usleep(1000);
+    }
+    return 0;
+}
+
+static int
+ks_destroy(struct keystore *ks, struct ks_key *kk, uint32_t v, time_t now)
+{
+    struct keystate_key *m = ks_model(ks, kk, 0);
+    struct keystore_version *kv = ks_published(kk, v);
+    struct keystate_version *mv;
+    struct ks_undo u;
+    int rc;
+
+    if (m == NULL || (mv = keystate_version(m, v)) == NULL)
+        return ks_fail(CUST_ERR_KEY_NOT_FOUND, kk->k.name, "no version %u", v);
+    if (mv->state != KEYSTATE_RETIRED && mv->state != KEYSTATE_REVOKED)
+        return ks_fail(CUST_ERR_ARG, kk->k.name,
+                       "version %u is %s: only a retired or revoked version "
+                       "is destroyed",
+                       v, keystate_state_name(mv->state));
+    if (ks_keep(m, &u) != 0)
+        return ks_fail(CUST_ERR_NOMEM, kk->k.name, "out of memory");
+    keystate_begin_destroy(m, v);
+    if ((rc = ks_commit(ks, kk, m, &u)) != 0)
+        return rc;
+    if (kv != NULL && kv->tk != NULL) {
+        atomic_store(&kv->usable, false);
+        rc = ks_drain(kv);
+        if (rc == 0)
+            rc = token_key_destroy(kv->tk);
+        if (rc != 0) {
+            log_debug("destroying %s: %s", kv->label, token_error_detail());
+            /* The intent stays: the next start finishes the deletion. */
+            return ks_fail(rc, kk->k.name, "version %u: %s", v,
+                           cust_err_str(rc));
+        }
+        token_key_free(kv->tk);
+        kv->tk = NULL;
+    }
+    keystate_destroyed(m, v, now);
+    rc = ks_save(ks, kk);
+    ks_emit(ks, kk, v, "destroy", kv ? kv->fingerprint : mv->fingerprint,
+            "private key deleted from the token");
+    return rc;
+}
+
+/* Retires or revokes V: it signs nothing from now on. */
+static int
+ks_withdraw(struct keystore *ks, struct ks_key *kk, uint32_t v,
+            const char *reason, time_t now)
+{
+    struct keystate_key *m = ks_model(ks, kk, 0);
+    struct keystore_version *kv = ks_published(kk, v);
+    struct keystate_version *mv;
+    struct ks_undo u;
+    int rc;
+
+    if (m == NULL || (mv = keystate_version(m, v)) == NULL)
+        return ks_fail(CUST_ERR_KEY_NOT_FOUND, kk->k.name, "no version %u", v);
+    if (ks_keep(m, &u) != 0)
+        return ks_fail(CUST_ERR_NOMEM, kk->k.name, "out of memory");
+    rc = reason ? keystate_revoke(m, v, now, reason)
+                : keystate_retire(m, v, now);
+    if (rc != 0) {
+        free(u.versions);
+        return ks_fail(rc, kk->k.name, "version %u is %s: cannot be %s", v,
+                       keystate_state_name(mv->state),
+                       reason ? "revoked" : "retired");
+    }
+    if ((rc = ks_commit(ks, kk, m, &u)) != 0)
+        return rc;
+    if (kv != NULL && reason != NULL)
+        atomic_store(&kv->usable, false);
+    if (kv != NULL && atomic_load(&kk->k.active) == kv)
+        ks_set_active(kk, NULL);
+    ks_emit(ks, kk, v, reason ? "revoke" : "retire", mv->fingerprint,
+            reason ? reason : "by an operator");
+    return 0;
+}
+
+/* --- reconciliation at start-up ----------------------------------------- */
+
+/* The "NAME@V" objects on a token that belong to one key. */
+struct ks_seen {
+    const char *name;
+    uint32_t *v;
+    size_t n;
+};
+
+static void
+ks_visit(const char *label, const uint8_t *id, size_t idlen, void *arg)
+{
+    struct ks_seen *seen = arg;
+    size_t len = strlen(seen->name);
+    unsigned long v;
+    uint32_t *vs;
+    char *end;
+
+    (void)id;
+    (void)idlen;
+    if (strncmp(label, seen->name, len) != 0 || label[len] != '@' ||
+        label[len + 1] < '1' || label[len + 1] > '9')
+        return;
+    errno = 0;
+    v = strtoul(label + len + 1, &end, 10);
+    if (*end != '\0' || errno != 0 || v > UINT32_MAX)
+        return;
+    vs = realloc(seen->v, (seen->n + 1) * sizeof(*vs));
+    if (vs == NULL)
+        return;
+    seen->v = vs;
+    seen->v[seen->n++] = (uint32_t)v;
+}
+
+/* Finds version V on the token and publishes it; absent is -15. */
+static int
+ks_load_version(struct ks_key *kk, uint32_t v, struct keystore_version **out)
+{
+    char label[TOKEN_LABEL_MAX + 1];
+    struct token_key *tk = NULL;
+    int rc;
+
+    ks_label(kk, v, label, sizeof(label));
+    rc = token_key_find(kk->k.token, label, NULL, 0, &tk);
+    if (rc == 0)
+        rc = ks_publish(kk, v, tk, out);
+    return rc;
+}
+
+/* A version the state file knows and should be on the token. */
+static void
+ks_reconcile_held(struct keystore *ks, struct ks_key *kk,
+                  struct keystate_version *mv)
+{
+    struct keystore_version *kv = NULL;
+    int rc = ks_load_version(kk, mv->version, &kv);
+
+    if (rc != 0) {
+        ks_emit(ks, kk, mv->version, "missing", mv->fingerprint,
+                cust_err_str(rc));
+        return;
+    }
+    if (mv->fingerprint[0] != '\0' &&
+        strcmp(mv->fingerprint, kv->fingerprint) != 0) {
+        /* Another key under the version's label: never sign with it. */
+        atomic_store(&kv->usable, false);
+        ks_emit(ks, kk, mv->version, "unexpected", kv->fingerprint,
+                "the token's key under this label is not the one recorded");
+        return;
+    }
+    if (mv->state == KEYSTATE_REVOKED)
+        atomic_store(&kv->usable, false);
+    if (mv->state == KEYSTATE_ACTIVE)
+        ks_set_active(kk, kv);
+}
+
+/* Finishes or undoes a step a crash interrupted. */
+static void
+ks_reconcile_intent(struct keystore *ks, struct ks_key *kk,
+                    struct keystate_key *m, struct keystate_version *mv,
+                    time_t now)
+{
+    struct keystore_version *kv = NULL;
+    uint32_t v = mv->version;
+    int rc = ks_load_version(kk, v, &kv);
+
+    if (mv->intent == KEYSTATE_INTENT_GENERATE && rc != 0) {
+        keystate_abandon(m, v);
+        ks_emit(ks, kk, v, "abandon", "", "generation had not finished");
+    } else if (mv->intent == KEYSTATE_INTENT_GENERATE) {
+        keystate_generated(m, v, kv->fingerprint);
+        if (mv->state == KEYSTATE_ACTIVE)
+            ks_set_active(kk, kv);
+        ks_emit(ks, kk, v, "generate", kv->fingerprint, "finished at start-up");
+    } else if ((rc != 0 && rc != CUST_ERR_KEY_NOT_FOUND) ||
+               (rc == 0 && token_key_destroy(kv->tk) != 0)) {
+        if (kv != NULL)
+            atomic_store(&kv->usable, false);
+        ks_emit(ks, kk, v, "failed", mv->fingerprint,
+                "could not finish destroying the private key");
+    } else {
+        if (kv != NULL) {
+            atomic_store(&kv->usable, false);
+            token_key_free(kv->tk);
+            kv->tk = NULL;
+        }
+        keystate_destroyed(m, v, now);
+        ks_emit(ks, kk, v, "destroy", mv->fingerprint, "finished at start-up");
+    }
+}
+
+/* A key the state file does not know: adopt a version 1 made earlier. */
+static void
+ks_adopt(struct keystore *ks, struct ks_key *kk, time_t now)
+{
+    struct keystore_version *kv = NULL;
+    struct keystate_version *mv;
+    struct keystate_key *m;
+
+    if (ks_load_version(kk, 1, &kv) != 0)
+        return;
+    m = ks_model(ks, kk, 1);
+    if (m == NULL || keystate_begin(m, KEYSTATE_ACTIVE, now, &mv) != 0)
+        return;
+    keystate_generated(m, 1, kv->fingerprint);
+    ks_set_active(kk, kv);
+    ks_emit(ks, kk, 1, "adopt", kv->fingerprint,
+            "found on the token, not in the state file");
+}
+
+static void
+ks_reconcile(struct keystore *ks, struct ks_key *kk, time_t now)
+{
+    struct ks_seen seen = {kk->k.name, NULL, 0};
+    struct keystate_key *m;
+    struct keystate_version *mv;
+    size_t i;
+
+    if (ks_model(ks, kk, 0) == NULL)
+        ks_adopt(ks, kk, now);
+    m = ks_model(ks, kk, 0);
+    for (i = m ? m->n : 0; i > 0; i--) {
+        mv = &m->versions[i - 1];
+        if (mv->intent != KEYSTATE_INTENT_NONE)
+            ks_reconcile_intent(ks, kk, m, mv, now);
+        else if (mv->state != KEYSTATE_DESTROYED && mv->destroyed == 0)
+            ks_reconcile_held(ks, kk, mv);
+    }
+    if (token_key_list(kk->k.token, ks_visit, &seen) != 0)
+        log_debug("listing keys: %s", token_error_detail());
+    for (i = 0; i < seen.n; i++) {
+        mv = m ? keystate_version(m, seen.v[i]) : NULL;
+        if (mv == NULL || mv->destroyed != 0)
+            ks_emit(ks, kk, seen.v[i], "unexpected", "",
+                    "a key object the state file does not know; left alone");
+    }
+    free(seen.v);
+}
+
+/* --- the interface ------------------------------------------------------ */
+
+static void
+ks_rotation(const struct conf_rotation *c, struct keystate_rotation *r)
+{
+    r->period = (time_t)c->period;
+    r->publish_ahead = (time_t)c->publish_ahead;
+    r->verify_for = (time_t)c->verify_for;
+    r->destroy_after = (time_t)c->destroy_after;
+}
+
+static int
+ks_setup(struct keystore *ks, const struct conf *conf,
+         struct token *const *tokens, const char *state_path)
+{
+    const struct conf_key *ck;
+    size_t i;
+
+    ks->keys = calloc(conf->nkeys + 1, sizeof(*ks->keys));
+    ks->state_path = strdup(state_path);
+    if (ks->keys == NULL || ks->state_path == NULL)
+        return CUST_ERR_NOMEM;
+    for (; ks->n < conf->nkeys; ks->n++) {
+        ck = &conf->keys[ks->n];
+        i = ks->n;
+        if ((ks->keys[i].k.name = strdup(ck->name)) == NULL)
+            return CUST_ERR_NOMEM;
+        ks->keys[i].k.type = ck->type;
+        ks->keys[i].k.token = tokens[ck->token - conf->tokens];
+        ks_rotation(&ck->rotation, &ks->keys[i].k.rotation);
+        atomic_init(&ks->keys[i].k.active, NULL);
+    }
+    return 0;
 }
 
 int
 keystore_open(const struct conf *conf, struct token *const *tokens,
-              struct keystore **out)
+              const char *state_path, time_t now, keystore_event_fn event,
+              void *arg, struct keystore **out)
 {
     struct keystore *ks = calloc(1, sizeof(*ks));
-    const struct conf_key *ck;
+    char why[300];
     size_t i;
-    int rc = 0;
+    int rc;
 
     if (ks == NULL)
         return CUST_ERR_NOMEM;
-    pthread_mutex_init(&ks->create_lock, NULL);
-    ks->keys = calloc(conf->nkeys + 1, sizeof(*ks->keys));
-    if (ks->keys == NULL) {
-        keystore_free(ks);
-        return CUST_ERR_NOMEM;
-    }
-    for (i = 0; rc == 0 && i < conf->nkeys; i++) {
-        ck = &conf->keys[i];
-        rc = keystore_load(ck, tokens[ck->token - conf->tokens], &ks->keys[i]);
-        ks->n = i + 1;
+    pthread_mutex_init(&ks->lock, NULL);
+    ks->event = event;
+    ks->arg = arg;
+    rc = ks_setup(ks, conf, tokens, state_path);
+    if (rc == 0 &&
+        (rc = keystate_load(state_path, &ks->state, why, sizeof(why))) != 0)
+        snprintf(keystore_reason, sizeof(keystore_reason), "%s", why);
+    for (i = 0; rc == 0 && i < ks->n; i++)
+        ks_reconcile(ks, &ks->keys[i], now);
+    if (rc == 0 && keystate_save(ks->state, state_path) != 0) {
+        snprintf(keystore_reason, sizeof(keystore_reason), "state file %s: %s",
+                 state_path, strerror(errno));
+        rc = CUST_ERR_IO;
     }
     if (rc != 0) {
         keystore_free(ks);
@@ -110,73 +603,242 @@ keystore_open(const struct conf *conf, struct token *const *tokens,
     return 0;
 }
 
-int
-keystore_create(struct keystore *ks, const char *name,
-                const struct keystore_key **out)
-{
-    struct keystore_key *k = NULL;
-    size_t i;
-    int rc;
-
-    for (i = 0; i < ks->n && k == NULL; i++)
-        if (strcmp(ks->keys[i].name, name) == 0)
-            k = &ks->keys[i];
-    if (k == NULL)
-        return keystore_fail(CUST_ERR_KEY_NOT_FOUND, name,
-                             "not in the configuration");
-    pthread_mutex_lock(&ks->create_lock);
-    if (keystore_ready(k)) {
-        rc = keystore_fail(CUST_ERR_KEY_EXISTS, name, "already on its token");
-    } else {
-        rc = token_key_generate(k->token, k->type, k->label, &k->tk);
-        if (rc != 0)
-            rc = keystore_fail(rc, name, token_error_detail());
-        else
-            rc = keystore_publish(k, k->type);
-    }
-    pthread_mutex_unlock(&ks->create_lock);
-    if (rc == 0)
-        *out = k;
-    return rc;
-}
-
-bool
-keystore_ready(const struct keystore_key *k)
-{
-    return atomic_load_explicit(&k->ready, memory_order_acquire);
-}
-
 void
 keystore_free(struct keystore *ks)
 {
-    size_t i;
+    size_t i, j;
 
     if (ks == NULL)
         return;
-    for (i = 0; i < ks->n; i++) {
-        token_key_free(ks->keys[i].tk);
-        free(ks->keys[i].spki);
-        free(ks->keys[i].name);
+    for (i = 0; ks->keys != NULL && i < ks->n; i++) {
+        for (j = 0; j < ks->keys[i].nv; j++)
+            ks_version_free(ks->keys[i].v[j]);
+        free(ks->keys[i].v);
+        free(ks->keys[i].k.name);
     }
     free(ks->keys);
-    pthread_mutex_destroy(&ks->create_lock);
+    keystate_free(ks->state);
+    free(ks->state_path);
+    pthread_mutex_destroy(&ks->lock);
     free(ks);
 }
 
-const struct keystore_key *
-keystore_find(const struct keystore *ks, const char *name)
+/* Key NAME with the lifecycle lock taken, or NULL (not locked). */
+static struct ks_key *
+ks_lock_key(struct keystore *ks, const char *name)
 {
-    size_t i;
+    struct ks_key *kk = ks_find(ks, name);
 
-    for (i = 0; i < ks->n; i++) {
-        if (strcmp(ks->keys[i].name, name) == 0)
-            return keystore_ready(&ks->keys[i]) ? &ks->keys[i] : NULL;
+    if (kk == NULL) {
+        ks_fail(CUST_ERR_KEY_NOT_FOUND, name, "not in the configuration");
+        return NULL;
     }
-    return NULL;
+    pthread_mutex_lock(&ks->lock);
+    return kk;
+}
+
+int
+keystore_create(struct keystore *ks, const char *name, time_t now,
+                const struct keystore_version **out)
+{
+    struct ks_key *kk = ks_lock_key(ks, name);
+    struct keystore_version *kv = NULL;
+    const struct keystate_key *m;
+    int rc;
+
+    if (kk == NULL)
+        return CUST_ERR_KEY_NOT_FOUND;
+    m = ks_model(ks, kk, 0);
+    if (m != NULL && m->n > 0) {
+        rc = ks_fail(CUST_ERR_KEY_EXISTS, name,
+                     "has versions already; rotate it for a new one");
+    } else {
+        rc = ks_generate(ks, kk, KEYSTATE_ACTIVE, now, &kv);
+        if (kv != NULL)
+            ks_set_active(kk, kv);
+    }
+    pthread_mutex_unlock(&ks->lock);
+    if (rc == 0)
+        *out = kv;
+    return rc;
+}
+
+int
+keystore_rotate(struct keystore *ks, const char *name, time_t now,
+                const struct keystore_version **out)
+{
+    struct ks_key *kk = ks_lock_key(ks, name);
+    struct keystore_version *kv = NULL;
+    struct keystate_key *m;
+    struct keystate_version *p;
+    int rc = 0;
+
+    if (kk == NULL)
+        return CUST_ERR_KEY_NOT_FOUND;
+    m = ks_model(ks, kk, 0);
+    p = m ? keystate_pending(m) : NULL;
+    if (m == NULL || m->n == 0)
+        rc = ks_fail(CUST_ERR_KEY_NOT_FOUND, name,
+                     "has no versions yet; create it first");
+    else if (p != NULL)
+        kv = ks_published(kk, p->version);
+    else
+        rc = ks_generate(ks, kk, KEYSTATE_PENDING, now, &kv);
+    if (rc == 0 && kv == NULL)
+        rc = ks_fail(CUST_ERR_KEY_NOT_FOUND, name,
+                     "the pending version is not on its token");
+    if (rc == 0)
+        rc = ks_activate(ks, kk, kv->version, now);
+    pthread_mutex_unlock(&ks->lock);
+    if (rc == 0)
+        *out = kv;
+    return rc;
+}
+
+int
+keystore_retire(struct keystore *ks, const char *name, uint32_t v, time_t now)
+{
+    struct ks_key *kk = ks_lock_key(ks, name);
+    int rc;
+
+    if (kk == NULL)
+        return CUST_ERR_KEY_NOT_FOUND;
+    rc = ks_withdraw(ks, kk, v, NULL, now);
+    pthread_mutex_unlock(&ks->lock);
+    return rc;
+}
+
+int
+keystore_revoke(struct keystore *ks, const char *name, uint32_t v,
+                const char *reason, time_t now)
+{
+    struct ks_key *kk = ks_lock_key(ks, name);
+    int rc;
+
+    if (kk == NULL)
+        return CUST_ERR_KEY_NOT_FOUND;
+    rc = ks_withdraw(ks, kk, v, reason ? reason : "", now);
+    pthread_mutex_unlock(&ks->lock);
+    return rc;
+}
+
+int
+keystore_destroy(struct keystore *ks, const char *name, uint32_t v, time_t now)
+{
+    struct ks_key *kk = ks_lock_key(ks, name);
+    int rc;
+
+    if (kk == NULL)
+        return CUST_ERR_KEY_NOT_FOUND;
+    rc = ks_destroy(ks, kk, v, now);
+    pthread_mutex_unlock(&ks->lock);
+    return rc;
+}
+
+/* One due step of KK; returns 1 if one was taken, 0 if none was due. */
+static int
+ks_step(struct keystore *ks, struct ks_key *kk, time_t now, time_t *next)
+{
+    struct keystate_step step;
+    struct keystore_version *kv;
+    int rc = 0;
+
+    keystate_plan(ks_model(ks, kk, 0), &kk->k.rotation, now, &step, next);
+    switch (step.kind) {
+    case KEYSTATE_STEP_NONE:
+        return 0;
+    case KEYSTATE_STEP_GENERATE:
+        rc = ks_generate(ks, kk, KEYSTATE_PENDING, now, &kv);
+        break;
+    case KEYSTATE_STEP_ACTIVATE:
+        rc = ks_activate(ks, kk, step.version, now);
+        break;
+    case KEYSTATE_STEP_DESTROY:
+        rc = ks_destroy(ks, kk, step.version, now);
+        break;
+    }
+    if (rc != 0) {
+        ks_emit(ks, kk, step.version, "failed", "", keystore_error());
+        return -1;
+    }
+    return 1;
+}
+
+time_t
+keystore_tick(struct keystore *ks, time_t now)
+{
+    time_t next, soonest = 0;
+    size_t i;
+    int steps, rc;
+
+    pthread_mutex_lock(&ks->lock);
+    for (i = 0; i < ks->n; i++) {
+        steps = 0;
+        do {
+            rc = ks_step(ks, &ks->keys[i], now, &next);
+        } while (rc == 1 && ++steps < KEYSTORE_TICK_STEPS);
+        if (rc < 0) /* retried at the next tick, a little later */
+            next = now + 60;
+        if (next != 0 && (soonest == 0 || next < soonest))
+            soonest = next;
+    }
+    pthread_mutex_unlock(&ks->lock);
+    return soonest;
+}
+
+const struct keystore_version *
+keystore_acquire(const struct keystore *ks, const char *name)
+{
+    const struct ks_key *kk = ks_find(ks, name);
+    struct keystore_version *kv;
+
+    if (kk == NULL)
+        return NULL;
+    kv = atomic_load_explicit(&kk->k.active, memory_order_acquire);
+    if (kv == NULL)
+        return NULL;
+    atomic_fetch_add(&kv->inflight, 1);
+    /* Revoked or being destroyed since it was read: not for this one. */
+    if (!atomic_load(&kv->usable)) {
+        atomic_fetch_sub(&kv->inflight, 1);
+        return NULL;
+    }
+    return kv;
+}
+
+void
+keystore_release(const struct keystore_version *v)
+{
+    if (v != NULL)
+        atomic_fetch_sub(&((struct keystore_version *)v)->inflight, 1);
 }
 
 const struct keystore_key *
 keystore_at(const struct keystore *ks, size_t i)
 {
-    return i < ks->n ? &ks->keys[i] : NULL;
+    return i < ks->n ? &ks->keys[i].k : NULL;
+}
+
+const struct keystore_version *
+keystore_version(struct keystore *ks, const struct keystore_key *k, uint32_t v)
+{
+    const struct ks_key *kk = ks_find(ks, k->name);
+    const struct keystore_version *kv;
+
+    /* The table only grows under the lock; readers take it too. */
+    pthread_mutex_lock(&ks->lock);
+    kv = kk ? ks_published(kk, v) : NULL;
+    pthread_mutex_unlock(&ks->lock);
+    return kv;
+}
+
+struct keystate *
+keystore_snapshot(struct keystore *ks)
+{
+    struct keystate *s;
+
+    pthread_mutex_lock(&ks->lock);
+    s = keystate_dup(ks->state);
+    pthread_mutex_unlock(&ks->lock);
+    return s;
 }

@@ -14,12 +14,14 @@
 
 #include "custodian/error.h"
 #include "audit.h"
+#include "clock.h"
 #include "conf.h"
 #include "handler.h"
 #include "keystore.h"
 #include "log.h"
 #include "policy.h"
 #include "priv.h"
+#include "schedule.h"
 #include "server.h"
 #include "token.h"
 #include "workers.h"
@@ -35,6 +37,7 @@ struct daemon {
     struct keystore *keys;
     struct conf *policy_conf; /* what the policy was built from */
     struct workers *workers;
+    struct schedule *sched;
     struct handler_env env;
     struct server *server;
 };
@@ -142,6 +145,32 @@ audit_event(struct daemon *d, json_t *rec)
     return rc;
 }
 
+/*
+ * Every change to a key's versions is logged and audited as it happens.
+ * Its record is written before the change is acted on by anyone else:
+ * the scheduler, or the admin whose request made it, waits for it.
+ */
+static void
+key_event(void *arg, const struct keystore_event *ev)
+{
+    struct daemon *d = arg;
+    bool bad = strcmp(ev->what, "failed") == 0 ||
+               strcmp(ev->what, "missing") == 0 ||
+               strcmp(ev->what, "unexpected") == 0;
+
+    if (bad)
+        log_error("key \"%s\" version %u: %s: %s", ev->key, ev->version,
+                  ev->what, ev->detail);
+    else
+        log_info("key \"%s\" version %u: %s%s%s", ev->key, ev->version,
+                 ev->what, ev->detail[0] ? ": " : "", ev->detail);
+    audit_event(d, json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "event",
+                             "key-version", "key", ev->key, "version",
+                             (int)ev->version, "transition", ev->what,
+                             "fingerprint", ev->fingerprint, "detail",
+                             ev->detail, "at", (json_int_t)clock_now()));
+}
+
 static int
 open_state(struct daemon *d)
 {
@@ -160,7 +189,8 @@ open_state(struct daemon *d)
     if (audit_event(d, json_pack("{s:s, s:s}", "event", "start", "version",
                                  CUSTODIAN_VERSION)) != 0)
         return -1;
-    rc = keystore_open(d->conf, d->tokens, &d->keys);
+    rc = keystore_open(d->conf, d->tokens, d->conf->state_path, clock_now(),
+                       key_event, d, &d->keys);
     if (rc != 0) {
         log_error("%s", keystore_error());
         return -1;
@@ -260,6 +290,10 @@ start(struct daemon *d)
         log_error("cannot start %u worker threads", d->conf->limits.workers);
         return -1;
     }
+    if (schedule_start(d->keys, &d->sched) != 0) {
+        log_error("cannot start the rotation scheduler");
+        return -1;
+    }
     return 0;
 }
 
@@ -270,6 +304,7 @@ shut_down(struct daemon *d)
 
     server_free(d->server);
     workers_stop(d->workers);
+    schedule_stop(d->sched);
     if (d->audit != NULL) {
         audit_event(d, json_pack("{s:s}", "event", "stop"));
         audit_close(d->audit);

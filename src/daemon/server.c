@@ -363,6 +363,7 @@ admin_keys(struct conn *c)
 {
     struct wire_keyinfo infos[64];
     const struct keystore_key *k;
+    const struct keystore_version *v;
     struct req *r = conn_admin_req(c, WIRE_LIST);
     uint32_t n = 0;
 
@@ -370,42 +371,47 @@ admin_keys(struct conn *c)
         return;
     /* XXX: an admin sees only the first 64 keys. */
     while (n < 64 && (k = keystore_at(c->srv->env->keys, n)) != NULL) {
-        /* A key not created yet shows as version 0, no fingerprint. */
-        bool ready = keystore_ready(k);
-
+        /* A key with no active version shows as version 0. */
+        v = keystore_acquire(c->srv->env->keys, k->name);
         snprintf(infos[n].name, sizeof(infos[n].name), "%s", k->name);
         snprintf(infos[n].type, sizeof(infos[n].type), "%s",
                  alg_keytype_name(k->type));
-        infos[n].version = ready ? k->version : 0;
+        infos[n].version = v ? v->version : 0;
         snprintf(infos[n].fingerprint, sizeof(infos[n].fingerprint), "%s",
-                 ready ? k->fingerprint : "");
+                 v ? v->fingerprint : "");
+        keystore_release(v);
         n++;
     }
     wire_put_keys(&r->h.answer, infos, n);
     handler_admin(&r->h, "keys", c->admin_name, "ok");
 }
 
-/* Any ready key's public key; no policy applies here either. */
+/* Any key's active public key; no policy applies here either. */
 static void
 admin_pubkey(struct conn *c, const char *name)
 {
-    const struct keystore_key *k = keystore_find(c->srv->env->keys, name);
+    const struct keystore_version *k =
+        keystore_acquire(c->srv->env->keys, name);
     struct wire_keyinfo info = {0};
     struct req *r = conn_admin_req(c, WIRE_PUBKEY);
 
-    if (r == NULL)
+    if (r == NULL) {
+        keystore_release(k);
         return;
+    }
     if (k == NULL) {
         wire_put_error(&r->h.answer, CUST_ERR_KEY_NOT_FOUND,
-                       "no such key, or not created yet");
+                       "no such key, or no active version");
         handler_admin(&r->h, "pubkey", c->admin_name, "CUST_ERR_KEY_NOT_FOUND");
         return;
     }
-    snprintf(info.name, sizeof(info.name), "%s", k->name);
-    snprintf(info.type, sizeof(info.type), "%s", alg_keytype_name(k->type));
+    snprintf(info.name, sizeof(info.name), "%s", k->key->name);
+    snprintf(info.type, sizeof(info.type), "%s",
+             alg_keytype_name(k->key->type));
     info.version = k->version;
     snprintf(info.fingerprint, sizeof(info.fingerprint), "%s", k->fingerprint);
     wire_put_pubkey_ok(&r->h.answer, &info, k->spki, k->spkilen);
+    keystore_release(k);
     handler_admin(&r->h, "pubkey", c->admin_name, "ok");
 }
 
@@ -643,23 +649,23 @@ server_socket(const struct conf_listener *ls)
         return -1;
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ls->path);
     if (unlink(ls->path) != 0 && errno != ENOENT)
-        goto fail;
+        goto out;
     /* Bind with no access at all, then open up: no window where the
      * socket is reachable with looser permissions than configured. */
     old = umask(0777);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         umask(old);
-        goto fail;
+        goto out;
     }
     umask(old);
     if ((ls->has_owner || ls->has_group) &&
         chown(ls->path, ls->has_owner ? ls->owner : (uid_t)-1,
               ls->has_group ? ls->group : (gid_t)-1) != 0)
-        goto fail;
+        goto out;
     if (chmod(ls->path, ls->mode) != 0 || listen(fd, 1024) != 0)
-        goto fail;
+        goto out;
     return fd;
-fail:
+out:
     log_error("%s: %s", ls->path, strerror(errno));
     close(fd);
     return -1;

@@ -48,6 +48,8 @@ admins = ( { name = "ops"; match = { uid = $uid; }; } );
 identities = ( { name = "agent"; match = { uid = $uid; };
                  grants = ( { keys = "release"; } ); } );
 audit = { path = "$log"; };
+state = "$work/keys.state";
+keyring = "$work/keyring";
 CONF
 "${as_user[@]}" "$daemon" -c "$work/custodiand.conf" 2>"$work/daemon.log" &
 pid=$!

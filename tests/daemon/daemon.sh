@@ -21,8 +21,8 @@ softhsm_token "$work/token" custodian-test
 # Started as root, the daemon runs as nobody: what it uses after the
 # change (token store, socket and log directories) belongs to nobody;
 # the PIN file stays root's.
-mkdir "$work/run" "$work/log"
-chown -R nobody "$work/token/tokens" "$work/run" "$work/log"
+mkdir "$work/run" "$work/log" "$work/lib"
+chown -R nobody "$work/token/tokens" "$work/run" "$work/log" "$work/lib"
 
 fail() {
     echo "FAIL: $*" >&2
@@ -52,6 +52,8 @@ identities = (
                { keys = "limited"; rate = "1/h"; burst = 2; } ); }
 );
 audit = { path = "$work/log/audit.log"; };
+state = "$work/lib/keys.state";
+keyring = "$work/lib/keyring";
 limits = { idle_timeout = "3s"; };
 CONF
 "$ctl" policy check "$work/custodiand.conf" >/dev/null

@@ -38,6 +38,8 @@ admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = ( { name = "root"; match = { uid = 0; };
                  grants = ( { keys = "release"; } ); } );
 audit = { path = "$work/log/audit.log"; };
+state = "$work/keys.state";
+keyring = "$work/keyring";
 CONF
 "$daemon" -c "$work/custodiand.conf" 2>"$work/daemon.log" &
 pid=$!
