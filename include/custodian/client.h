@@ -96,6 +96,37 @@ CUST_API int cust_key_create(struct cust_conn *c, const char *key,
                              struct cust_key *info, uint8_t *spki, size_t max,
                              size_t *len);
 
+/* One version of a key, as the admin socket reports it. Times are UTC
+ * seconds, 0 for a step not taken. */
+struct cust_version {
+    uint32_t version;
+    char state[17]; /* pending, active, retired, destroyed, revoked */
+    uint64_t created, activated, retired, destroyed, revoked;
+    char fingerprint[65];
+    char reason[257]; /* why it was revoked, or "" */
+};
+
+/* Admin socket: KEY's description (its active version, 0 if none) and
+ * its versions, oldest first: at most MAX into V, *N set. */
+CUST_API int cust_key_versions(struct cust_conn *c, const char *key,
+                               struct cust_key *info, struct cust_version *v,
+                               size_t max, size_t *n);
+
+/* Admin socket: makes a new version of KEY active now (a pending one if
+ * there is one, else a new one generated on the token); the new active
+ * version and its DER public key as cust_pubkey(). */
+CUST_API int cust_key_rotate(struct cust_conn *c, const char *key,
+                             struct cust_key *info, uint8_t *spki, size_t max,
+                             size_t *len);
+
+/* Admin socket: ACTION ("retire", "revoke" or "destroy") on version
+ * VERSION of KEY; REASON for a revocation (else NULL). Answers the key's
+ * versions after the change, as cust_key_versions(). */
+CUST_API int cust_key_change(struct cust_conn *c, const char *key,
+                             uint32_t version, const char *action,
+                             const char *reason, struct cust_key *info,
+                             struct cust_version *v, size_t max, size_t *n);
+
 /* The daemon's message for the last refusal on C, or "". */
 CUST_API const char *cust_message(const struct cust_conn *c);
 

@@ -229,10 +229,7 @@ client_key_call(struct cust_conn *c, uint8_t type, const char *key,
     if (strlen(key) > WIRE_NAME_MAX)
         return CUST_ERR_TOO_BIG;
     buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
-    if (type == WIRE_KEY_CREATE)
-        wire_put_key_create(&req, key);
-    else
-        wire_put_pubkey(&req, key);
+    wire_put_keyname_req(&req, type, key);
     rc = client_call(c, &req, WIRE_PUBKEY_OK, &body);
     if (rc == 0)
         rc = wire_get_pubkey_ok(&body, &w, &p, &n);
@@ -351,4 +348,88 @@ cust_reload(struct cust_conn *c)
     wire_put_empty(&req, WIRE_RELOAD);
     rc = client_call(c, &req, WIRE_RELOAD_OK, &body);
     return rc != 0 ? rc : wire_get_reload_ok(&body, result);
+}
+
+int
+cust_key_rotate(struct cust_conn *c, const char *key, struct cust_key *info,
+                uint8_t *spki, size_t max, size_t *len)
+{
+    return client_key_call(c, WIRE_KEY_ROTATE, key, info, spki, max, len);
+}
+
+static void
+client_version(const struct wire_version *w, struct cust_version *v)
+{
+    _Static_assert(sizeof(v->state) == sizeof(w->state), "state size");
+    _Static_assert(sizeof(v->fingerprint) == sizeof(w->fingerprint),
+                   "fingerprint size");
+    _Static_assert(sizeof(v->reason) == sizeof(w->reason), "reason size");
+    v->version = w->version;
+    memcpy(v->state, w->state, sizeof(v->state));
+    v->created = w->created;
+    v->activated = w->activated;
+    v->retired = w->retired;
+    v->destroyed = w->destroyed;
+    v->revoked = w->revoked;
+    memcpy(v->fingerprint, w->fingerprint, sizeof(v->fingerprint));
+    memcpy(v->reason, w->reason, sizeof(v->reason));
+}
+
+/* Sends REQ and reads a VERSIONS answer into INFO and V. */
+static int
+client_versions_call(struct cust_conn *c, struct buf *req,
+                     struct cust_key *info, struct cust_version *v, size_t max,
+                     size_t *n)
+{
+    struct wire_version *w = calloc(WIRE_VERSIONS_MAX, sizeof(*w));
+    struct wire_keyinfo k;
+    struct buf body;
+    uint32_t count = 0, i;
+    int rc = w ? client_call(c, req, WIRE_VERSIONS, &body) : CUST_ERR_NOMEM;
+
+    if (w == NULL)
+        buf_free(req);
+    if (rc == 0)
+        rc = wire_get_versions(&body, &k, w, WIRE_VERSIONS_MAX, &count);
+    if (rc == 0) {
+        client_key(&k, info);
+        for (i = 0; i < count && i < max; i++)
+            client_version(&w[i], &v[i]);
+        *n = i;
+    }
+    free(w);
+    return rc;
+}
+
+int
+cust_key_versions(struct cust_conn *c, const char *key, struct cust_key *info,
+                  struct cust_version *v, size_t max, size_t *n)
+{
+    struct buf req;
+
+    if (strlen(key) > WIRE_NAME_MAX)
+        return CUST_ERR_TOO_BIG;
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_keyname_req(&req, WIRE_KEY_VERSIONS, key);
+    return client_versions_call(c, &req, info, v, max, n);
+}
+
+int
+cust_key_change(struct cust_conn *c, const char *key, uint32_t version,
+                const char *action, const char *reason, struct cust_key *info,
+                struct cust_version *v, size_t max, size_t *n)
+{
+    struct wire_key_change w = {.version = version};
+    struct buf req;
+
+    if (strlen(key) > WIRE_NAME_MAX || strlen(action) > WIRE_STATE_MAX ||
+        (reason != NULL && strlen(reason) > WIRE_MESSAGE_MAX))
+        return CUST_ERR_TOO_BIG;
+    strcpy(w.key, key);
+    strcpy(w.action, action);
+    if (reason != NULL)
+        strcpy(w.reason, reason);
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_key_change(&req, &w);
+    return client_versions_call(c, &req, info, v, max, n);
 }

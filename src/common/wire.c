@@ -489,3 +489,108 @@ wire_get_reload_ok(struct buf *body, char result[WIRE_MESSAGE_MAX + 1])
 {
     return wire_get_ping(body, result);
 }
+
+int
+wire_put_keyname_req(struct buf *out, enum wire_type type, const char *key)
+{
+    return wire_put_keyname(out, type, key);
+}
+
+int
+wire_put_key_change(struct buf *out, const struct wire_key_change *c)
+{
+    size_t start;
+
+    wire_begin(out, WIRE_KEY_CHANGE, &start);
+    buf_put_cstring(out, c->key);
+    buf_put_u32(out, c->version);
+    buf_put_cstring(out, c->action);
+    buf_put_cstring(out, c->reason);
+    return wire_end(out, start);
+}
+
+int
+wire_get_key_change(struct buf *body, struct wire_key_change *c)
+{
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    rc = wire_get_text(body, c->key, WIRE_NAME_MAX);
+    if (rc == 0 && buf_get_u32(body, &c->version) != 0)
+        rc = CUST_ERR_PROTOCOL;
+    if (rc == 0)
+        rc = wire_get_text(body, c->action, WIRE_STATE_MAX);
+    if (rc == 0)
+        rc = wire_get_text(body, c->reason, WIRE_MESSAGE_MAX);
+    return wire_done(body, rc);
+}
+
+static void
+wire_put_version(struct buf *out, const struct wire_version *v)
+{
+    buf_put_u32(out, v->version);
+    buf_put_cstring(out, v->state);
+    wire_put_u64(out, v->created);
+    wire_put_u64(out, v->activated);
+    wire_put_u64(out, v->retired);
+    wire_put_u64(out, v->destroyed);
+    wire_put_u64(out, v->revoked);
+    buf_put_cstring(out, v->fingerprint);
+    buf_put_cstring(out, v->reason);
+}
+
+static int
+wire_get_version(struct buf *body, struct wire_version *v)
+{
+    int rc = buf_get_u32(body, &v->version) != 0 ? CUST_ERR_PROTOCOL : 0;
+
+    if (rc == 0)
+        rc = wire_get_text(body, v->state, WIRE_STATE_MAX);
+    if (rc == 0)
+        rc = wire_get_u64(body, &v->created);
+    if (rc == 0)
+        rc = wire_get_u64(body, &v->activated);
+    if (rc == 0)
+        rc = wire_get_u64(body, &v->retired);
+    if (rc == 0)
+        rc = wire_get_u64(body, &v->destroyed);
+    if (rc == 0)
+        rc = wire_get_u64(body, &v->revoked);
+    if (rc == 0)
+        rc = wire_get_text(body, v->fingerprint, WIRE_FPR_MAX);
+    if (rc == 0)
+        rc = wire_get_text(body, v->reason, WIRE_MESSAGE_MAX);
+    return rc;
+}
+
+int
+wire_put_versions(struct buf *out, const struct wire_keyinfo *key,
+                  const struct wire_version *v, uint32_t n)
+{
+    size_t start;
+    uint32_t i;
+
+    wire_begin(out, WIRE_VERSIONS, &start);
+    wire_put_keyinfo(out, key);
+    buf_put_u32(out, n);
+    for (i = 0; i < n; i++)
+        wire_put_version(out, &v[i]);
+    return wire_end(out, start);
+}
+
+int
+wire_get_versions(struct buf *body, struct wire_keyinfo *key,
+                  struct wire_version *v, uint32_t max, uint32_t *n)
+{
+    uint32_t count = 0, i;
+    int rc = wire_get_keyinfo(body, key);
+
+    if (rc == 0 && buf_get_u32(body, &count) != 0)
+        rc = CUST_ERR_PROTOCOL;
+    if (rc == 0 && count > max)
+        rc = CUST_ERR_TOO_BIG;
+    for (i = 0; rc == 0 && i < count; i++)
+        rc = wire_get_version(body, &v[i]);
+    *n = rc == 0 ? count : 0;
+    return wire_done(body, rc);
+}

@@ -37,6 +37,8 @@
 #define WIRE_PUBKEY_MAX    2048  /* a SubjectPublicKeyInfo */
 #define WIRE_MESSAGE_MAX   256   /* an error message, a ping payload */
 #define WIRE_FPR_MAX       64    /* "SHA256:" and 43 base64 characters */
+#define WIRE_VERSIONS_MAX  64    /* versions in one VERSIONS answer */
+#define WIRE_STATE_MAX     16    /* a version's state name */
 
 enum wire_type {
     WIRE_HELLO = 0x01,
@@ -49,6 +51,9 @@ enum wire_type {
     WIRE_STATUS = 0x10,
     WIRE_RELOAD = 0x11,
     WIRE_KEY_CREATE = 0x12,
+    WIRE_KEY_VERSIONS = 0x13,
+    WIRE_KEY_ROTATE = 0x14,
+    WIRE_KEY_CHANGE = 0x15,
 
     WIRE_HELLO_OK = 0x81,
     WIRE_PONG = 0x82,
@@ -57,6 +62,7 @@ enum wire_type {
     WIRE_SIGNATURE = 0x85,
     WIRE_STATUS_OK = 0x90,
     WIRE_RELOAD_OK = 0x91,
+    WIRE_VERSIONS = 0x93,
     WIRE_ERROR = 0xff,
 };
 
@@ -107,6 +113,24 @@ struct wire_status {
     uint8_t degraded; /* the audit log is failing */
     uint64_t audit_records;
     uint64_t audit_syncs;
+};
+
+/* One version of a key, as KEY_VERSIONS answers; times in UTC seconds,
+ * 0 for a step not (yet) taken. */
+struct wire_version {
+    uint32_t version;
+    char state[WIRE_STATE_MAX + 1];
+    uint64_t created, activated, retired, destroyed, revoked;
+    char fingerprint[WIRE_FPR_MAX + 1];
+    char reason[WIRE_MESSAGE_MAX + 1];
+};
+
+/* KEY_CHANGE: retire, revoke (with a reason) or destroy one version. */
+struct wire_key_change {
+    char key[WIRE_NAME_MAX + 1];
+    uint32_t version;
+    char action[WIRE_STATE_MAX + 1]; /* "retire", "revoke", "destroy" */
+    char reason[WIRE_MESSAGE_MAX + 1];
 };
 
 struct wire_error {
@@ -166,6 +190,16 @@ int wire_put_status_ok(struct buf *out, const struct wire_status *st);
 int wire_get_status_ok(struct buf *body, struct wire_status *st);
 int wire_put_reload_ok(struct buf *out, const char *result);
 int wire_get_reload_ok(struct buf *body, char result[WIRE_MESSAGE_MAX + 1]);
+
+/* KEY_VERSIONS and KEY_ROTATE take a key name, as PUBKEY does. */
+int wire_put_keyname_req(struct buf *out, enum wire_type type, const char *key);
+int wire_put_key_change(struct buf *out, const struct wire_key_change *c);
+int wire_get_key_change(struct buf *body, struct wire_key_change *c);
+/* VERSIONS: the key's name and type, then N versions, oldest first. */
+int wire_put_versions(struct buf *out, const struct wire_keyinfo *key,
+                      const struct wire_version *v, uint32_t n);
+int wire_get_versions(struct buf *body, struct wire_keyinfo *key,
+                      struct wire_version *v, uint32_t max, uint32_t *n);
 
 /* Checks that BODY is empty (LIST has no body). */
 int wire_get_empty(struct buf *body);

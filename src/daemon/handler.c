@@ -453,6 +453,117 @@ handler_key_create(void *arg)
     handler_commit(r, rec);
 }
 
+/* A VERSIONS answer for key NAME: its newest WIRE_VERSIONS_MAX versions. */
+static int
+handler_versions(struct handler_req *r, const char *name)
+{
+    struct keystate *snap = keystore_snapshot(r->env->keys);
+    const struct keystate_key *m = snap ? keystate_key(snap, name, 0) : NULL;
+    const struct keystore_version *a = keystore_acquire(r->env->keys, name);
+    struct wire_version *w = calloc(WIRE_VERSIONS_MAX, sizeof(*w));
+    const struct keystate_version *v;
+    struct wire_keyinfo info = {0};
+    size_t i, first;
+    int rc = snap && w ? 0 : CUST_ERR_NOMEM;
+
+    if (rc == 0 && a != NULL)
+        handler_keyinfo(a, &info);
+    snprintf(info.name, sizeof(info.name), "%s", name);
+    /* XXX: a key with more versions shows only its newest 64. */
+    first = m && m->n > WIRE_VERSIONS_MAX ? m->n - WIRE_VERSIONS_MAX : 0;
+    for (i = first; rc == 0 && m != NULL && i < m->n; i++) {
+        v = &m->versions[i];
+        w[i - first] = (struct wire_version){
+            .version = v->version,
+            .created = (uint64_t)v->created,
+            .activated = (uint64_t)v->activated,
+            .retired = (uint64_t)v->retired,
+            .destroyed = (uint64_t)v->destroyed,
+            .revoked = (uint64_t)v->revoked,
+        };
+        snprintf(w[i - first].state, sizeof(w[i - first].state), "%s",
+                 keystate_state_name(v->state));
+        snprintf(w[i - first].fingerprint, sizeof(w[i - first].fingerprint),
+                 "%s", v->fingerprint);
+        snprintf(w[i - first].reason, sizeof(w[i - first].reason), "%s",
+                 v->reason);
+    }
+    if (rc == 0)
+        wire_put_versions(&r->answer, &info, w,
+                          (uint32_t)(m ? m->n - first : 0));
+    keystore_release(a);
+    keystate_free(snap);
+    free(w);
+    return rc;
+}
+
+static int
+handler_key_rotate(struct handler_req *r)
+{
+    const struct keystore_version *k = NULL;
+    struct wire_keyinfo info;
+    int rc = keystore_rotate(r->env->keys, r->key, clock_now(), &k);
+
+    if (rc == 0) {
+        handler_keyinfo(k, &info);
+        wire_put_pubkey_ok(&r->answer, &info, k->spki, k->spkilen);
+    }
+    return rc;
+}
+
+static int
+handler_key_change(struct handler_req *r)
+{
+    const struct wire_key_change *c = &r->change;
+    time_t now = clock_now();
+    int rc;
+
+    if (strcmp(c->action, "retire") == 0)
+        rc = keystore_retire(r->env->keys, c->key, c->version, now);
+    else if (strcmp(c->action, "revoke") == 0)
+        rc = keystore_revoke(r->env->keys, c->key, c->version, c->reason, now);
+    else /* "destroy": the server lets no other action through */
+        rc = keystore_destroy(r->env->keys, c->key, c->version, now);
+    return rc != 0 ? rc : handler_versions(r, c->key);
+}
+
+void
+handler_key_admin(void *arg)
+{
+    static const char *const actions[] = {
+        [WIRE_KEY_VERSIONS] = "key-versions",
+        [WIRE_KEY_ROTATE] = "key-rotate",
+        [WIRE_KEY_CHANGE] = "key-change",
+    };
+    struct handler_req *r = arg;
+    json_t *rec;
+    int rc;
+
+    buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
+    if (r->type == WIRE_KEY_ROTATE)
+        rc = handler_key_rotate(r);
+    else if (r->type == WIRE_KEY_CHANGE)
+        rc = handler_key_change(r);
+    else
+        rc = handler_versions(r, r->key);
+    rec = handler_admin_record(r, actions[r->type], r->admin,
+                               rc == 0 ? "ok" : "refused");
+    json_object_set_new(rec, "key", handler_text(r->key, strlen(r->key)));
+    if (r->type == WIRE_KEY_CHANGE) {
+        json_object_set_new(rec, "change", json_string(r->change.action));
+        json_object_set_new(rec, "version", json_integer(r->change.version));
+        json_object_set_new(
+            rec, "reason",
+            handler_text(r->change.reason, strlen(r->change.reason)));
+    }
+    if (rc != 0) {
+        json_object_set_new(rec, "error", json_string(cust_err_name(rc)));
+        json_object_set_new(rec, "detail", json_string(keystore_error()));
+        handler_error(r, rc, keystore_error());
+    }
+    handler_commit(r, rec);
+}
+
 int
 handler_admin_identity(struct handler_env *env, const struct peer *peer,
                        char *name, size_t len)

@@ -39,9 +39,10 @@ typedef void (*handler_done_fn)(struct handler_req *req);
 struct handler_req {
     struct handler_env *env;
     const struct peer *peer; /* the connection's caller */
-    uint8_t type; /* WIRE_LIST, WIRE_PUBKEY, WIRE_SIGN or WIRE_KEY_CREATE */
+    uint8_t type; /* WIRE_LIST, WIRE_PUBKEY, WIRE_SIGN or WIRE_KEY_* */
     char key[WIRE_NAME_MAX + 1];
-    char admin[CONF_NAME_MAX + 1]; /* KEY_CREATE: the admin identity */
+    char admin[CONF_NAME_MAX + 1]; /* WIRE_KEY_*: the admin identity */
+    struct wire_key_change change; /* for WIRE_KEY_CHANGE */
     struct wire_sign sign;         /* for WIRE_SIGN; data points to DATA */
     uint8_t data[WIRE_DATA_MAX];
     struct timespec start; /* when the request arrived */
@@ -80,6 +81,15 @@ void handler_admin(struct handler_req *req, const char *action,
  * and audits it with req->admin; req->done as for handler_run().
  */
 void handler_key_create(void *req);
+
+/*
+ * Handles an admin's KEY_VERSIONS, KEY_ROTATE or KEY_CHANGE of req->key
+ * on a worker (they wait for the keystore and the token): answers
+ * VERSIONS, PUBKEY_OK (rotate) or an ERROR, and audits the request with
+ * req->admin; the transitions it causes are audited by the keystore's
+ * event callback. req->done as for handler_run().
+ */
+void handler_key_admin(void *req);
 
 /*
  * Copies the name of the admin identity PEER is into NAME (LEN bytes) and

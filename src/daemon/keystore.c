@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,21 @@
 
 /* Steps one key may take in one tick: enough to catch up, never a loop. */
 #define KEYSTORE_TICK_STEPS 8
+
+#ifdef CUSTODIAN_TEST_HOOKS
+/* A test build dies here when $CUSTODIAN_TEST_CRASH names the point, as
+ * a power cut would stop it: the crash-safety tests walk every step. */
+static void
+ks_crash_point(const char *point)
+{
+    const char *want = getenv("CUSTODIAN_TEST_CRASH");
+
+    if (want != NULL && strcmp(want, point) == 0)
+        raise(SIGKILL);
+}
+#else
+#define ks_crash_point(point) ((void)0)
+#endif
 
 struct ks_key {
     struct keystore_key k;
@@ -230,8 +246,10 @@ ks_generate(struct keystore *ks, struct ks_key *kk, enum keystate_state state,
     }
     if ((rc = ks_commit(ks, kk, m, &u)) != 0)
         return rc;
+    ks_crash_point("generate-begun");
     ks_label(kk, mv->version, label, sizeof(label));
     rc = token_key_generate(kk->k.token, kk->k.type, label, &tk);
+    ks_crash_point("generate-on-token");
     if (rc == 0)
         rc = ks_publish(kk, mv->version, tk, out);
     if (rc != 0) {
@@ -249,6 +267,7 @@ ks_generate(struct keystore *ks, struct ks_key *kk, enum keystate_state state,
     /* The pair is on the token now: a failed save is finished at the
      * next start, which finds it there. */
     rc = ks_save(ks, kk);
+    ks_crash_point("generate-saved");
     ks_emit(ks, kk, mv->version, "generate", (*out)->fingerprint,
             state == KEYSTATE_ACTIVE ? "active at once" : "pending");
     return rc;
@@ -277,6 +296,7 @@ ks_activate(struct keystore *ks, struct ks_key *kk, uint32_t v, time_t now)
     }
     if ((rc = ks_commit(ks, kk, m, &u)) != 0)
         return rc;
+    ks_crash_point("activate-saved");
     ks_set_active(kk, kv);
     if (oldv != 0)
         ks_emit(ks, kk, oldv, "retire", oldkv ? oldkv->fingerprint : "",
@@ -320,6 +340,7 @@ ks_destroy(struct keystore *ks, struct ks_key *kk, uint32_t v, time_t now)
     keystate_begin_destroy(m, v);
     if ((rc = ks_commit(ks, kk, m, &u)) != 0)
         return rc;
+    ks_crash_point("destroy-begun");
     if (kv != NULL && kv->tk != NULL) {
         atomic_store(&kv->usable, false);
         rc = ks_drain(kv);
@@ -331,6 +352,7 @@ ks_destroy(struct keystore *ks, struct ks_key *kk, uint32_t v, time_t now)
             return ks_fail(rc, kk->k.name, "version %u: %s", v,
                            cust_err_str(rc));
         }
+        ks_crash_point("destroy-on-token");
         token_key_free(kv->tk);
         kv->tk = NULL;
     }

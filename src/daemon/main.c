@@ -169,6 +169,10 @@ key_event(void *arg, const struct keystore_event *ev)
                              (int)ev->version, "transition", ev->what,
                              "fingerprint", ev->fingerprint, "detail",
                              ev->detail, "at", (json_int_t)clock_now()));
+    /* A key left without an active version may be due for a new one. */
+    if (d->sched != NULL &&
+        (strcmp(ev->what, "retire") == 0 || strcmp(ev->what, "revoke") == 0))
+        schedule_poke(d->sched);
 }
 
 static int

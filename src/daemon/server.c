@@ -415,23 +415,63 @@ admin_pubkey(struct conn *c, const char *name)
     handler_admin(&r->h, "pubkey", c->admin_name, "ok");
 }
 
-/* Hands a KEY_CREATE to a worker: generating a key blocks on the token. */
+/* Hands a key request to a worker: it blocks on the keystore and the
+ * token. R->h.key is set. */
+static void
+admin_key_job(struct conn *c, struct req *r, uint8_t type, void (*fn)(void *))
+{
+    int rc;
+
+    r->h.type = type;
+    snprintf(r->h.admin, sizeof(r->h.admin), "%s", c->admin_name);
+    rc = workers_submit(c->srv->workers, fn, &r->h);
+    if (rc != 0)
+        handler_refuse(&r->h, rc, "daemon busy; retry");
+}
+
 static void
 admin_key_create(struct conn *c, const char *name)
 {
     struct req *r = conn_push(c);
-    int rc;
 
     if (r == NULL) {
         c->close_after = 1;
         return;
     }
-    r->h.type = WIRE_KEY_CREATE;
     snprintf(r->h.key, sizeof(r->h.key), "%s", name);
-    snprintf(r->h.admin, sizeof(r->h.admin), "%s", c->admin_name);
-    rc = workers_submit(c->srv->workers, handler_key_create, &r->h);
-    if (rc != 0)
-        handler_refuse(&r->h, rc, "daemon busy; retry");
+    admin_key_job(c, r, WIRE_KEY_CREATE, handler_key_create);
+}
+
+/* KEY_VERSIONS, KEY_ROTATE, KEY_CHANGE: checked here, run on a worker. */
+static void
+admin_key_lifecycle(struct conn *c, uint8_t type, struct buf *body)
+{
+    struct wire_key_change change = {0};
+    const char *action = change.action;
+    struct req *r;
+    int rc;
+
+    if (type == WIRE_KEY_CHANGE)
+        rc = wire_get_key_change(body, &change);
+    else
+        rc = wire_get_pubkey(body, change.key);
+    if (rc != 0) {
+        conn_refuse(c, type, CUST_ERR_PROTOCOL, "malformed key request");
+        return;
+    }
+    if (type == WIRE_KEY_CHANGE && strcmp(action, "retire") != 0 &&
+        strcmp(action, "revoke") != 0 && strcmp(action, "destroy") != 0) {
+        conn_refuse(c, type, CUST_ERR_ARG,
+                    "a change is retire, revoke or destroy");
+        return;
+    }
+    if ((r = conn_push(c)) == NULL) {
+        c->close_after = 1;
+        return;
+    }
+    r->h.change = change;
+    snprintf(r->h.key, sizeof(r->h.key), "%s", change.key);
+    admin_key_job(c, r, type, handler_key_admin);
 }
 
 /* What the admin socket serves once HELLO is done. */
@@ -439,6 +479,12 @@ static void
 conn_admin_dispatch(struct conn *c, uint8_t type, struct buf *body)
 {
     char key[WIRE_NAME_MAX + 1];
+
+    if (type == WIRE_KEY_VERSIONS || type == WIRE_KEY_ROTATE ||
+        type == WIRE_KEY_CHANGE) {
+        admin_key_lifecycle(c, type, body);
+        return;
+    }
 
     if (type == WIRE_PUBKEY || type == WIRE_KEY_CREATE) {
         if (wire_get_pubkey(body, key) != 0)

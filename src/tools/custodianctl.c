@@ -14,6 +14,11 @@
  *   status                  the daemon's state
  *   keys                    every key with its version and fingerprint
  *   key create NAME         generate a configured key on its token
+ *   key versions NAME       every version of a key and its state
+ *   key rotate NAME         a new version, active now
+ *   key retire NAME@N       version N signs nothing more
+ *   key revoke NAME@N       version N is compromised (--reason TEXT)
+ *   key destroy NAME@N      delete version N's private key (--confirm)
  *   pubkey NAME [--ssh]     a key's public key
  *   reload                  read the configuration again
  */
@@ -28,6 +33,7 @@
 #include "alg.h"
 #include "audit.h"
 #include "conf.h"
+#include "ctl_key.h"
 #include "ctl_tail.h"
 #include "policy.h"
 #include "pubkey.h"
@@ -74,7 +80,9 @@ usage(FILE *f)
                "      list, pubkey or sign), without a daemon or token\n"
                "\n"
                "  status | keys | reload [--admin-socket PATH]\n"
-               "  key create NAME [--admin-socket PATH]\n"
+               "  key create|versions|rotate NAME [--admin-socket PATH]\n"
+               "  key retire NAME@N | key revoke NAME@N --reason TEXT\n"
+               "  key destroy NAME@N --confirm NAME@N\n"
                "  pubkey NAME [--ssh] [--admin-socket PATH]\n"
                "      ask the running daemon, on its admin socket\n"
                "  audit verify FILE...\n"
@@ -415,8 +423,10 @@ cmd_audit_verify(int nfiles, char **files)
 struct admin_args {
     const char *words[3]; /* "status"; "key", "create", NAME; ... */
     int nwords;
-    const char *path; /* the admin socket */
-    int ssh;          /* pubkey --ssh */
+    const char *path;    /* the admin socket */
+    int ssh;             /* pubkey --ssh */
+    const char *reason;  /* key revoke --reason */
+    const char *confirm; /* key destroy --confirm */
 };
 
 /* Splits ARGV (after the program name) into at most 3 words and the
@@ -433,6 +443,10 @@ admin_parse(int argc, char **argv, struct admin_args *a)
             a->path = argv[++i];
         else if (strcmp(argv[i], "--ssh") == 0)
             a->ssh = 1;
+        else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
+            a->reason = argv[++i];
+        else if (strcmp(argv[i], "--confirm") == 0 && i + 1 < argc)
+            a->confirm = argv[++i];
         else if (argv[i][0] == '-' || a->nwords == 3)
             return usage_error("unexpected argument", argv[i]);
         else
@@ -538,20 +552,83 @@ admin_key(struct cust_conn *c, const struct admin_args *a, int create)
     return rc == 0 ? EXIT_OK : admin_failed(c, rc);
 }
 
+/* The key lifecycle words: "key versions NAME", "key destroy NAME@N" ...
+ * Checked before connecting; 0, or a usage error printed. */
+static int
+admin_key_check(const struct admin_args *a, char *name, size_t len, uint32_t *v)
+{
+    static const char *const named[] = {"create", "versions", "rotate", NULL};
+    static const char *const versioned[] = {"retire", "revoke", "destroy",
+                                            NULL};
+    const char *sub = a->nwords == 3 ? a->words[1] : "";
+    size_t i;
+
+    for (i = 0; named[i] != NULL; i++)
+        if (strcmp(sub, named[i]) == 0) {
+            snprintf(name, len, "%s", a->words[2]);
+            return 0;
+        }
+    for (i = 0; versioned[i] != NULL && strcmp(sub, versioned[i]) != 0; i++)
+        ;
+    if (versioned[i] == NULL)
+        return usage_error("usage: custodianctl key create|versions|rotate "
+                           "NAME, or key retire|revoke|destroy NAME@N",
+                           NULL);
+    if (ctl_key_parse_version(a->words[2], name, len, v) != 0)
+        return usage_error("a version is named NAME@N, e.g. release@3",
+                           a->words[2]);
+    if (strcmp(sub, "revoke") == 0 && (a->reason == NULL || !*a->reason))
+        return usage_error("key revoke needs --reason TEXT (it goes into "
+                           "the keyring and the audit log)",
+                           NULL);
+    if (strcmp(sub, "destroy") == 0 &&
+        (a->confirm == NULL || strcmp(a->confirm, a->words[2]) != 0)) {
+        fprintf(stderr,
+                "custodianctl: destroying %s deletes its private key from "
+                "the token for good;\nto go ahead, repeat the version: "
+                "custodianctl key destroy %s --confirm %s\n",
+                a->words[2], a->words[2], a->words[2]);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Runs a checked "key ..." command. */
+static int
+admin_key_cmd(struct cust_conn *c, const struct admin_args *a, const char *name,
+              uint32_t v)
+{
+    const char *sub = a->words[1];
+    int rc;
+
+    if (strcmp(sub, "create") == 0)
+        return admin_key(c, a, 1);
+    if (strcmp(sub, "versions") == 0)
+        rc = ctl_key_versions(c, name);
+    else if (strcmp(sub, "rotate") == 0)
+        rc = ctl_key_rotate(c, name);
+    else
+        rc = ctl_key_change(c, sub, name, v,
+                            strcmp(sub, "revoke") == 0 ? a->reason : NULL);
+    return rc == 0 ? EXIT_OK : admin_failed(c, rc);
+}
+
 static int
 cmd_admin(int argc, char **argv)
 {
     struct admin_args a;
     struct cust_conn *c = NULL;
+    char name[CONF_NAME_MAX + 1] = "";
     const char *cmd;
+    uint32_t v = 0;
     int rc = admin_parse(argc, argv, &a);
 
     if (rc != 0)
         return rc;
     cmd = a.words[0];
     if (strcmp(cmd, "key") == 0 &&
-        (a.nwords != 3 || strcmp(a.words[1], "create") != 0))
-        return usage_error("usage: custodianctl key create NAME", NULL);
+        (rc = admin_key_check(&a, name, sizeof(name), &v)) != 0)
+        return rc;
     if (strcmp(cmd, "pubkey") == 0 && a.nwords != 2)
         return usage_error("usage: custodianctl pubkey NAME [--ssh]", NULL);
     if (strcmp(cmd, "key") != 0 && strcmp(cmd, "pubkey") != 0 && a.nwords != 1)
@@ -567,8 +644,10 @@ cmd_admin(int argc, char **argv)
         if (rc != 0)
             return admin_failed(c, rc);
         printf("reload: applied\n");
+    } else if (strcmp(cmd, "key") == 0) {
+        rc = admin_key_cmd(c, &a, name, v);
     } else {
-        rc = admin_key(c, &a, strcmp(cmd, "key") == 0);
+        rc = admin_key(c, &a, 0);
     }
     /* On failure, admin_failed() has closed it already. */
     if (rc == EXIT_OK)

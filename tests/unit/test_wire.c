@@ -246,6 +246,67 @@ START_TEST(data_limit)
 }
 END_TEST
 
+/* The key lifecycle admin messages, byte for byte where it matters. */
+START_TEST(versions_messages)
+{
+    static const uint8_t change_bytes[] = {
+        0x00, 0x00, 0x00, 0x1d, 0x15,           /* len, KEY_CHANGE */
+        0x00, 0x00, 0x00, 0x03, 'r',  'e', 'l', /* key */
+        0x00, 0x00, 0x00, 0x02,                 /* version 2 */
+        0x00, 0x00, 0x00, 0x06, 'r',  'e', 'v', 'o', 'k', 'e', /* action */
+        0x00, 0x00, 0x00, 0x03, 'x',  'y', 'z',                /* reason */
+    };
+    struct wire_key_change c = {.key = "rel",
+                                .version = 2,
+                                .action = "revoke",
+                                .reason = "xyz"},
+                           c2;
+    struct wire_keyinfo info = {"rel", "ecdsa-p256", 3, "SHA256:z"}, k;
+    struct wire_version v[2] = {
+        {.version = 2,
+         .state = "revoked",
+         .created = 1,
+         .revoked = 0x100000002ULL,
+         .reason = "xyz"},
+        {.version = 3, .state = "active", .activated = 7},
+    };
+    struct wire_version got[2];
+    struct buf out, body;
+    uint32_t n = 0;
+
+    buf_init(&out, 4096);
+    wire_put_key_change(&out, &c);
+    ck_assert_uint_eq(out.len, sizeof(change_bytes));
+    ck_assert_mem_eq(out.data, change_bytes, sizeof(change_bytes));
+    ck_assert_uint_eq(open_frame(&out, &body), WIRE_KEY_CHANGE);
+    ck_assert_int_eq(wire_get_key_change(&body, &c2), 0);
+    ck_assert_str_eq(c2.action, "revoke");
+    ck_assert_uint_eq(c2.version, 2);
+    buf_free(&out);
+
+    buf_init(&out, 4096);
+    wire_put_versions(&out, &info, v, 2);
+    ck_assert_uint_eq(open_frame(&out, &body), WIRE_VERSIONS);
+    ck_assert_int_eq(wire_get_versions(&body, &k, got, 2, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(k.version, 3);
+    ck_assert_str_eq(got[0].state, "revoked");
+    ck_assert(got[0].revoked == 0x100000002ULL);
+    ck_assert_str_eq(got[0].reason, "xyz");
+    ck_assert(got[1].activated == 7);
+    buf_free(&out);
+
+    /* More versions than the reader has room for: refused, none kept. */
+    buf_init(&out, 4096);
+    wire_put_versions(&out, &info, v, 2);
+    open_frame(&out, &body);
+    ck_assert_int_eq(wire_get_versions(&body, &k, got, 1, &n),
+                     CUST_ERR_TOO_BIG);
+    ck_assert_uint_eq(n, 0);
+    buf_free(&out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -258,6 +319,7 @@ main(void)
     tcase_add_test(tc, framing);
     tcase_add_test(tc, hostile_bodies);
     tcase_add_test(tc, data_limit);
+    tcase_add_test(tc, versions_messages);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
