@@ -43,6 +43,7 @@ struct cust_signature {
     char scheme[17];
     uint8_t sig[1024];
     size_t siglen;
+    uint64_t time; /* UTC second it was made, as the daemon dates it */
 };
 
 /*

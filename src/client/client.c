@@ -310,6 +310,7 @@ cust_sign(struct cust_conn *c, const struct cust_sign_req *r,
     snprintf(out->scheme, sizeof(out->scheme), "%s", ws.scheme);
     memcpy(out->sig, ws.sig, ws.siglen);
     out->siglen = ws.siglen;
+    out->time = ws.time;
     return 0;
 }
 

@@ -186,6 +186,24 @@ wire_get_empty(struct buf *body)
 }
 
 static void
+wire_put_u64(struct buf *out, uint64_t v)
+{
+    buf_put_u32(out, (uint32_t)(v >> 32));
+    buf_put_u32(out, (uint32_t)v);
+}
+
+static int
+wire_get_u64(struct buf *body, uint64_t *v)
+{
+    uint32_t hi = 0, lo = 0;
+
+    if (buf_get_u32(body, &hi) != 0 || buf_get_u32(body, &lo) != 0)
+        return CUST_ERR_PROTOCOL;
+    *v = (uint64_t)hi << 32 | lo;
+    return 0;
+}
+
+static void
 wire_put_keyinfo(struct buf *out, const struct wire_keyinfo *k)
 {
     buf_put_cstring(out, k->name);
@@ -368,6 +386,7 @@ wire_put_signature(struct buf *out, const struct wire_signature *s)
     wire_put_keyinfo(out, &s->key);
     buf_put_cstring(out, s->scheme);
     buf_put_string(out, s->sig, s->siglen);
+    wire_put_u64(out, s->time);
     return wire_end(out, start);
 }
 
@@ -382,6 +401,8 @@ wire_get_signature(struct buf *body, struct wire_signature *s)
         rc = wire_get_text(body, s->scheme, WIRE_ALG_MAX);
     if (rc == 0)
         rc = wire_get_bytes(body, &s->sig, &s->siglen, WIRE_SIG_MAX);
+    if (rc == 0)
+        rc = wire_get_u64(body, &s->time);
     return wire_done(body, rc);
 }
 
@@ -423,24 +444,6 @@ wire_put_empty(struct buf *out, enum wire_type type)
 
     wire_begin(out, type, &start);
     return wire_end(out, start);
-}
-
-static void
-wire_put_u64(struct buf *out, uint64_t v)
-{
-    buf_put_u32(out, (uint32_t)(v >> 32));
-    buf_put_u32(out, (uint32_t)v);
-}
-
-static int
-wire_get_u64(struct buf *body, uint64_t *v)
-{
-    uint32_t hi = 0, lo = 0;
-
-    if (buf_get_u32(body, &hi) != 0 || buf_get_u32(body, &lo) != 0)
-        return CUST_ERR_PROTOCOL;
-    *v = (uint64_t)hi << 32 | lo;
-    return 0;
 }
 
 int

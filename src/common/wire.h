@@ -102,6 +102,7 @@ struct wire_signature {
     char scheme[WIRE_ALG_MAX + 1];
     const uint8_t *sig; /* view into the frame */
     size_t siglen;
+    uint64_t time; /* UTC second it was made, within the version's span */
 };
 
 /* What the admin socket's STATUS answers. */

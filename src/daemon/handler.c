@@ -285,7 +285,9 @@ handler_do_sign(struct handler_req *r, const struct keystore_version *k, int md,
     snprintf(ws.scheme, sizeof(ws.scheme), "%s", alg_scheme_name(scheme));
     ws.sig = sig;
     ws.siglen = siglen;
+    ws.time = (uint64_t)keystore_signed_at(k, clock_now());
     json_object_set_new(rec, "signature", handler_hex(sig, siglen));
+    json_object_set_new(rec, "signed_at", json_integer((json_int_t)ws.time));
     return wire_put_signature(&r->answer, &ws);
 }
 

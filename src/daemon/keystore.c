@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,12 +19,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "custodian/error.h"
 #include "keystore.h"
 #include "log.h"
 
 /* How long a destruction waits for requests holding the version. */
 #define KEYSTORE_DRAIN_MS 10000
+
+/* retired_at while a retirement reads its time: signers wait for it. */
+#define KS_RETIRING (-1LL)
 
 /* Steps one key may take in one tick: enough to catch up, never a loop. */
 #define KEYSTORE_TICK_STEPS 8
@@ -273,6 +278,30 @@ ks_generate(struct keystore *ks, struct ks_key *kk, enum keystate_state state,
     return rc;
 }
 
+/*
+ * A retirement of KV (NULL: none) takes its time here, after signers are
+ * told to wait for it: a signer that read its clock before this cannot
+ * read a later time, and one that reads after waits for the result.
+ */
+static time_t
+ks_retire_begin(struct keystore_version *kv, time_t now)
+{
+    time_t t;
+
+    if (kv != NULL)
+        atomic_store(&kv->retired_at, KS_RETIRING);
+    t = clock_now();
+    return t > now ? t : now;
+}
+
+/* Ends what ks_retire_begin() began: KV retired at T (0: it was not). */
+static void
+ks_retire_end(struct keystore_version *kv, time_t t)
+{
+    if (kv != NULL)
+        atomic_store(&kv->retired_at, (long long)t);
+}
+
 static int
 ks_activate(struct keystore *ks, struct ks_key *kk, uint32_t v, time_t now)
 {
@@ -289,14 +318,19 @@ ks_activate(struct keystore *ks, struct ks_key *kk, uint32_t v, time_t now)
                        "version %u is not on its token", v);
     if (ks_keep(m, &u) != 0)
         return ks_fail(CUST_ERR_NOMEM, kk->k.name, "out of memory");
+    now = ks_retire_begin(oldkv, now);
     rc = keystate_activate(m, v, now);
-    if (rc != 0) {
+    if (rc == 0)
+        rc = ks_commit(ks, kk, m, &u);
+    else
         free(u.versions);
-        return ks_fail(rc, kk->k.name, "version %u is not pending", v);
-    }
-    if ((rc = ks_commit(ks, kk, m, &u)) != 0)
-        return rc;
+    ks_retire_end(oldkv, rc == 0 ? now : 0);
+    if (rc != 0)
+        return rc == CUST_ERR_IO
+                   ? rc
+                   : ks_fail(rc, kk->k.name, "version %u is not pending", v);
     ks_crash_point("activate-saved");
+    atomic_store(&kv->activated_at, (long long)now);
     ks_set_active(kk, kv);
     if (oldv != 0)
         ks_emit(ks, kk, oldv, "retire", oldkv ? oldkv->fingerprint : "",
@@ -369,7 +403,7 @@ ks_withdraw(struct keystore *ks, struct ks_key *kk, uint32_t v,
             const char *reason, time_t now)
 {
     struct keystate_key *m = ks_model(ks, kk, 0);
-    struct keystore_version *kv = ks_published(kk, v);
+    struct keystore_version *kv = ks_published(kk, v), *active;
     struct keystate_version *mv;
     struct ks_undo u;
     int rc;
@@ -378,15 +412,20 @@ ks_withdraw(struct keystore *ks, struct ks_key *kk, uint32_t v,
         return ks_fail(CUST_ERR_KEY_NOT_FOUND, kk->k.name, "no version %u", v);
     if (ks_keep(m, &u) != 0)
         return ks_fail(CUST_ERR_NOMEM, kk->k.name, "out of memory");
+    active = kv != NULL && atomic_load(&kk->k.active) == kv ? kv : NULL;
+    now = ks_retire_begin(active, now);
     rc = reason ? keystate_revoke(m, v, now, reason)
                 : keystate_retire(m, v, now);
     if (rc != 0) {
         free(u.versions);
+        ks_retire_end(active, 0);
         return ks_fail(rc, kk->k.name, "version %u is %s: cannot be %s", v,
                        keystate_state_name(mv->state),
                        reason ? "revoked" : "retired");
     }
-    if ((rc = ks_commit(ks, kk, m, &u)) != 0)
+    rc = ks_commit(ks, kk, m, &u);
+    ks_retire_end(active, rc == 0 ? now : 0);
+    if (rc != 0)
         return rc;
     if (kv != NULL && reason != NULL)
         atomic_store(&kv->usable, false);
@@ -446,6 +485,17 @@ ks_load_version(struct ks_key *kk, uint32_t v, struct keystore_version **out)
     return rc;
 }
 
+/* Copies the span MV was active into KV, for keystore_signed_at(). */
+static void
+ks_times(struct keystore_version *kv, const struct keystate_version *mv)
+{
+    time_t end = mv->retired ? mv->retired : mv->revoked;
+
+    atomic_store(&kv->activated_at, (long long)mv->activated);
+    if (mv->activated != 0)
+        atomic_store(&kv->retired_at, (long long)end);
+}
+
 /* A version the state file knows and should be on the token. */
 static void
 ks_reconcile_held(struct keystore *ks, struct ks_key *kk,
@@ -467,6 +517,7 @@ ks_reconcile_held(struct keystore *ks, struct ks_key *kk,
                 "the token's key under this label is not the one recorded");
         return;
     }
+    ks_times(kv, mv);
     if (mv->state == KEYSTATE_REVOKED)
         atomic_store(&kv->usable, false);
     if (mv->state == KEYSTATE_ACTIVE)
@@ -488,6 +539,7 @@ ks_reconcile_intent(struct keystore *ks, struct ks_key *kk,
         ks_emit(ks, kk, v, "abandon", "", "generation had not finished");
     } else if (mv->intent == KEYSTATE_INTENT_GENERATE) {
         keystate_generated(m, v, kv->fingerprint);
+        ks_times(kv, mv);
         if (mv->state == KEYSTATE_ACTIVE)
             ks_set_active(kk, kv);
         ks_emit(ks, kk, v, "generate", kv->fingerprint, "finished at start-up");
@@ -522,6 +574,7 @@ ks_adopt(struct keystore *ks, struct ks_key *kk, time_t now)
     if (m == NULL || keystate_begin(m, KEYSTATE_ACTIVE, now, &mv) != 0)
         return;
     keystate_generated(m, 1, kv->fingerprint);
+    ks_times(kv, mv);
     ks_set_active(kk, kv);
     ks_emit(ks, kk, 1, "adopt", kv->fingerprint,
             "found on the token, not in the state file");
@@ -676,8 +729,10 @@ keystore_create(struct keystore *ks, const char *name, time_t now,
                      "has versions already; rotate it for a new one");
     } else {
         rc = ks_generate(ks, kk, KEYSTATE_ACTIVE, now, &kv);
-        if (kv != NULL)
+        if (kv != NULL) {
+            atomic_store(&kv->activated_at, (long long)now);
             ks_set_active(kk, kv);
+        }
     }
     pthread_mutex_unlock(&ks->lock);
     if (rc == 0)
@@ -833,6 +888,20 @@ keystore_release(const struct keystore_version *v)
 {
     if (v != NULL)
         atomic_fetch_sub(&((struct keystore_version *)v)->inflight, 1);
+}
+
+time_t
+keystore_signed_at(const struct keystore_version *v, time_t now)
+{
+    long long a = atomic_load(&v->activated_at), r;
+
+    while ((r = atomic_load(&v->retired_at)) == KS_RETIRING)
+        sched_yield();
+    if (r > 0 && (long long)now > r)
+        now = (time_t)r;
+    if ((long long)now < a)
+        now = (time_t)a;
+    return now;
 }
 
 const struct keystore_key *

@@ -50,6 +50,9 @@ struct keystore_version {
     struct token_key *tk; /* signs; NULL once destroyed */
     atomic_bool usable;   /* may be acquired (not revoked or destroyed) */
     atomic_int inflight;  /* acquired and not yet released */
+    /* When it became active and stopped being active, UTC seconds; 0:
+     * not (yet). keystore_signed_at() reads them. */
+    _Atomic long long activated_at, retired_at;
 };
 
 /* A configured key. NAME and TYPE never change; ACTIVE is swapped by
@@ -134,6 +137,15 @@ time_t keystore_tick(struct keystore *ks, time_t now);
 const struct keystore_version *keystore_acquire(const struct keystore *ks,
                                                 const char *name);
 void keystore_release(const struct keystore_version *v);
+
+/*
+ * The time a request that acquired V signs at, given NOW read after the
+ * acquisition: NOW, kept within the span V was active (both ends
+ * included), so that a request that took V just before a rotation is
+ * dated no later than V's retirement. Waits, briefly, while a
+ * retirement of V is choosing its time.
+ */
+time_t keystore_signed_at(const struct keystore_version *v, time_t now);
 
 /* The I-th configured key, or NULL past the end. */
 const struct keystore_key *keystore_at(const struct keystore *ks, size_t i);

@@ -274,7 +274,7 @@ write_json(const char *path, const struct cust_signature *s, const char *digest,
            const uint8_t *h, unsigned hlen)
 {
     char dhex[129], b64[2048], when[32];
-    time_t now = time(NULL);
+    time_t now = (time_t)s->time;
     struct tm tm;
     FILE *f = fopen(path, "w");
     int ok;

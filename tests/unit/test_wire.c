@@ -102,7 +102,8 @@ START_TEST(round_trips)
     struct wire_signature sg = {.key = keys[1],
                                 .scheme = "rsa-pss",
                                 .sig = sig,
-                                .siglen = 2},
+                                .siglen = 2,
+                                .time = 1790000000},
                           sg2;
     const uint8_t *p;
     size_t n;
@@ -142,6 +143,7 @@ START_TEST(round_trips)
     ck_assert_uint_eq(open_frame(&out, &body), WIRE_SIGNATURE);
     ck_assert_int_eq(wire_get_signature(&body, &sg2), 0);
     ck_assert_str_eq(sg2.scheme, "rsa-pss");
+    ck_assert(sg2.time == 1790000000);
     ck_assert_uint_eq(sg2.siglen, 2);
     buf_free(&out);
 
