@@ -53,6 +53,10 @@ enum cust_err {
     CUST_ERR_VERSION = -32,         /* protocol version not supported */
     CUST_ERR_CONFIG = -33,          /* configuration invalid */
     CUST_ERR_PEER = -34,            /* caller's identity not established */
+    CUST_ERR_BAD_SIGNATURE = -35,   /* the signature does not verify */
+    CUST_ERR_REVOKED = -36,         /* its version was revoked before it */
+    CUST_ERR_NOT_VALID = -37,       /* outside its version's validity */
+    CUST_ERR_CHAIN = -38,           /* the chain of custody does not hold */
 };
 
 /*

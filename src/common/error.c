@@ -59,6 +59,13 @@ static const struct err_entry err_table[] = {
     {CUST_ERR_VERSION, "CUST_ERR_VERSION", "protocol version not supported"},
     {CUST_ERR_CONFIG, "CUST_ERR_CONFIG", "configuration invalid"},
     {CUST_ERR_PEER, "CUST_ERR_PEER", "caller's identity not established"},
+    {CUST_ERR_BAD_SIGNATURE, "CUST_ERR_BAD_SIGNATURE",
+     "signature does not verify"},
+    {CUST_ERR_REVOKED, "CUST_ERR_REVOKED",
+     "the key version was revoked before the signature was made"},
+    {CUST_ERR_NOT_VALID, "CUST_ERR_NOT_VALID",
+     "signature outside its key version's validity"},
+    {CUST_ERR_CHAIN, "CUST_ERR_CHAIN", "the chain of custody does not hold"},
 };
 
 static const struct err_entry *

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "b64.h"
 #include "custodian/error.h"
 #include "keystate.h"
 
@@ -289,6 +290,32 @@ keystate_generated(struct keystate_key *k, uint32_t v, const char *fingerprint)
 }
 
 int
+keystate_set_pubkey(struct keystate_key *k, uint32_t v, const uint8_t *der,
+                    size_t len)
+{
+    struct keystate_version *kv = keystate_version(k, v);
+
+    if (kv == NULL)
+        return CUST_ERR_ARG;
+    return b64_encode(der, len, kv->pubkey, sizeof(kv->pubkey));
+}
+
+int
+keystate_set_statement(struct keystate_key *k, uint32_t v, uint32_t signer,
+                       const uint8_t *sig, size_t siglen)
+{
+    struct keystate_version *kv = keystate_version(k, v);
+    int rc;
+
+    if (kv == NULL || signer == 0 || signer >= v)
+        return CUST_ERR_ARG;
+    rc = b64_encode(sig, siglen, kv->statement_sig, sizeof(kv->statement_sig));
+    if (rc == 0)
+        kv->signer = signer;
+    return rc;
+}
+
+int
 keystate_abandon(struct keystate_key *k, uint32_t v)
 {
     if (k->n == 0 || k->versions[k->n - 1].version != v ||
@@ -391,6 +418,13 @@ keystate_version_json(const struct keystate_version *v)
                             json_string(keystate_intents[v->intent]));
     if (o != NULL && v->reason[0] != '\0')
         json_object_set_new(o, "reason", json_string(v->reason));
+    if (o != NULL && v->pubkey[0] != '\0')
+        json_object_set_new(o, "pubkey", json_string(v->pubkey));
+    if (o != NULL && v->signer != 0) {
+        json_object_set_new(o, "signer", json_integer(v->signer));
+        json_object_set_new(o, "statement_signature",
+                            json_string(v->statement_sig));
+    }
     return o;
 }
 
@@ -540,6 +574,23 @@ keystate_text(const json_t *o, const char *name, char *out, size_t size)
     return 0;
 }
 
+/* "signer": an earlier version, present exactly when a signature is. */
+static int
+keystate_signer(const json_t *o, struct keystate_version *v)
+{
+    const json_t *t = json_object_get(o, "signer");
+
+    v->signer = 0;
+    if (t == NULL)
+        return v->statement_sig[0] == '\0' ? 0 : -1;
+    if (!json_is_integer(t) || json_integer_value(t) < 1 ||
+        json_integer_value(t) >= (json_int_t)v->version ||
+        v->statement_sig[0] == '\0')
+        return -1;
+    v->signer = (uint32_t)json_integer_value(t);
+    return 0;
+}
+
 static int
 keystate_read_version(const json_t *o, struct keystate_version *v)
 {
@@ -563,7 +614,11 @@ keystate_read_version(const json_t *o, struct keystate_version *v)
         keystate_intent_from(o, &v->intent) != 0 ||
         keystate_text(o, "fingerprint", v->fingerprint,
                       sizeof(v->fingerprint)) != 0 ||
-        keystate_text(o, "reason", v->reason, sizeof(v->reason)) != 0)
+        keystate_text(o, "reason", v->reason, sizeof(v->reason)) != 0 ||
+        keystate_text(o, "pubkey", v->pubkey, sizeof(v->pubkey)) != 0 ||
+        keystate_text(o, "statement_signature", v->statement_sig,
+                      sizeof(v->statement_sig)) != 0 ||
+        keystate_signer(o, v) != 0)
         return -1;
     return 0;
 }

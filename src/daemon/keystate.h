@@ -44,6 +44,10 @@ enum keystate_intent {
 
 #define KEYSTATE_REASON_MAX 256
 
+/* Room for a base64 public key (an RSA-4096 SubjectPublicKeyInfo) or a
+ * base64 signature (512 bytes), with the NUL. */
+#define KEYSTATE_B64_MAX 1024
+
 struct keystate_version {
     uint32_t version;
     enum keystate_state state;
@@ -52,6 +56,12 @@ struct keystate_version {
     time_t created, activated, retired, destroyed, revoked;
     char fingerprint[PUBKEY_FPR_MAX]; /* "" until generated */
     char reason[KEYSTATE_REASON_MAX]; /* why it was revoked */
+    /* Kept here because the token forgets a destroyed version: */
+    char pubkey[KEYSTATE_B64_MAX]; /* base64 DER SubjectPublicKeyInfo */
+    /* The transition statement (transition.h) that hands the key over to
+     * this version, signed by version SIGNER; 0 and "" for none. */
+    uint32_t signer;
+    char statement_sig[KEYSTATE_B64_MAX]; /* base64 */
 };
 
 struct keystate_key {
@@ -148,6 +158,17 @@ int keystate_begin(struct keystate_key *k, enum keystate_state state,
 int keystate_generated(struct keystate_key *k, uint32_t v,
                        const char *fingerprint);
 int keystate_abandon(struct keystate_key *k, uint32_t v);
+
+/*
+ * Records V's public key (DER SubjectPublicKeyInfo, LEN bytes) and, when
+ * SIGNER is not 0, the signature SIG (SIGLEN bytes) by version SIGNER
+ * over V's transition statement. CUST_ERR_ARG if there is no V,
+ * CUST_ERR_TOO_BIG if a value does not fit.
+ */
+int keystate_set_pubkey(struct keystate_key *k, uint32_t v, const uint8_t *der,
+                        size_t len);
+int keystate_set_statement(struct keystate_key *k, uint32_t v, uint32_t signer,
+                           const uint8_t *sig, size_t siglen);
 
 /* Pending V becomes active at NOW; the active version, if any, retires. */
 int keystate_activate(struct keystate_key *k, uint32_t v, time_t now);

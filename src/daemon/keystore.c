@@ -23,6 +23,7 @@
 #include "custodian/error.h"
 #include "keystore.h"
 #include "log.h"
+#include "transition.h"
 
 /* How long a destruction waits for requests holding the version. */
 #define KEYSTORE_DRAIN_MS 10000
@@ -230,6 +231,80 @@ ks_commit(struct keystore *ks, const struct ks_key *kk, struct keystate_key *m,
 
 /* --- steps -------------------------------------------------------------- */
 
+/*
+ * The version that hands KK over to V: the newest earlier one that still
+ * has its private key and was not revoked (a revoked key vouches for
+ * nothing). NULL if there is none, as for a key's first version.
+ */
+static struct keystore_version *
+ks_predecessor(struct ks_key *kk, const struct keystate_key *m, uint32_t v)
+{
+    const struct keystate_version *mv;
+    struct keystore_version *kv;
+    size_t i;
+
+    for (i = m->n; i > 0; i--) {
+        mv = &m->versions[i - 1];
+        if (mv->version >= v || mv->intent != KEYSTATE_INTENT_NONE ||
+            mv->state == KEYSTATE_REVOKED || mv->state == KEYSTATE_DESTROYED)
+            continue;
+        kv = ks_published(kk, mv->version);
+        if (kv != NULL && kv->tk != NULL && atomic_load(&kv->usable))
+            return kv;
+    }
+    return NULL;
+}
+
+/* Has the version before KV sign KV's transition statement into M. */
+static void
+ks_sign_statement(struct keystore *ks, struct ks_key *kk,
+                  struct keystate_key *m, const struct keystore_version *kv)
+{
+    const struct keystate_version *mv = keystate_version(m, kv->version);
+    struct keystore_version *by = ks_predecessor(kk, m, kv->version);
+    char text[TRANSITION_TEXT_MAX];
+    uint8_t sig[ALG_SIG_MAX];
+    size_t siglen = 0;
+    int n, rc;
+
+    if (by == NULL || mv == NULL)
+        return;
+    n = transition_text(&(struct transition){kk->k.name, by->version,
+                                             kv->version, by->fingerprint,
+                                             kv->fingerprint, mv->created},
+                        text);
+    rc = n < 0 ? n
+               : token_sign_message(by->tk, alg_default_scheme(kk->k.type),
+                                    transition_digest(kk->k.type),
+                                    (const uint8_t *)text, (size_t)n, sig,
+                                    &siglen);
+    if (rc == 0)
+        rc = keystate_set_statement(m, kv->version, by->version, sig, siglen);
+    if (rc != 0) {
+        log_debug("statement for %s: %s", kv->label, token_error_detail());
+        ks_emit(ks, kk, kv->version, "failed", kv->fingerprint,
+                "its transition statement could not be signed; the chain "
+                "of custody breaks here");
+    }
+}
+
+/* Puts what the keyring needs of KV into M: its public key, and the
+ * statement that vouches for it if it has none yet. */
+static void
+ks_record(struct keystore *ks, struct ks_key *kk, struct keystate_key *m,
+          const struct keystore_version *kv)
+{
+    const struct keystate_version *mv = keystate_version(m, kv->version);
+
+    if (mv == NULL)
+        return;
+    if (mv->pubkey[0] == '\0' &&
+        keystate_set_pubkey(m, kv->version, kv->spki, kv->spkilen) != 0)
+        log_debug("%s: public key too long for the state file", kv->label);
+    if (mv->signer == 0)
+        ks_sign_statement(ks, kk, m, kv);
+}
+
 /* Makes version V of KK on its token, in STATE; *OUT is it, published. */
 static int
 ks_generate(struct keystore *ks, struct ks_key *kk, enum keystate_state state,
@@ -269,6 +344,7 @@ ks_generate(struct keystore *ks, struct ks_key *kk, enum keystate_state state,
         return rc;
     }
     keystate_generated(m, mv->version, (*out)->fingerprint);
+    ks_record(ks, kk, m, *out);
     /* The pair is on the token now: a failed save is finished at the
      * next start, which finds it there. */
     rc = ks_save(ks, kk);
@@ -518,6 +594,9 @@ ks_reconcile_held(struct keystore *ks, struct ks_key *kk,
         return;
     }
     ks_times(kv, mv);
+    if (mv->pubkey[0] == '\0')
+        keystate_set_pubkey(ks_model(ks, kk, 0), mv->version, kv->spki,
+                            kv->spkilen);
     if (mv->state == KEYSTATE_REVOKED)
         atomic_store(&kv->usable, false);
     if (mv->state == KEYSTATE_ACTIVE)
@@ -574,6 +653,7 @@ ks_adopt(struct keystore *ks, struct ks_key *kk, time_t now)
     if (m == NULL || keystate_begin(m, KEYSTATE_ACTIVE, now, &mv) != 0)
         return;
     keystate_generated(m, 1, kv->fingerprint);
+    ks_record(ks, kk, m, kv);
     ks_times(kv, mv);
     ks_set_active(kk, kv);
     ks_emit(ks, kk, 1, "adopt", kv->fingerprint,
@@ -584,6 +664,7 @@ static void
 ks_reconcile(struct keystore *ks, struct ks_key *kk, time_t now)
 {
     struct ks_seen seen = {kk->k.name, NULL, 0};
+    struct keystore_version *kv;
     struct keystate_key *m;
     struct keystate_version *mv;
     size_t i;
@@ -598,6 +679,11 @@ ks_reconcile(struct keystore *ks, struct ks_key *kk, time_t now)
         else if (mv->state != KEYSTATE_DESTROYED && mv->destroyed == 0)
             ks_reconcile_held(ks, kk, mv);
     }
+    /* With every version loaded, the statements a crash left unsigned. */
+    for (i = 0; m != NULL && i < m->n; i++)
+        if (m->versions[i].fingerprint[0] != '\0' &&
+            (kv = ks_published(kk, m->versions[i].version)) != NULL)
+            ks_record(ks, kk, m, kv);
     if (token_key_list(kk->k.token, ks_visit, &seen) != 0)
         log_debug("listing keys: %s", token_error_detail());
     for (i = 0; i < seen.n; i++) {

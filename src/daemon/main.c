@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "handler.h"
+#include "keyring.h"
 #include "keystore.h"
 #include "log.h"
 #include "policy.h"
@@ -38,6 +39,7 @@ struct daemon {
     struct conf *policy_conf; /* what the policy was built from */
     struct workers *workers;
     struct schedule *sched;
+    struct keyring *published; /* the keyring last written */
     struct handler_env env;
     struct server *server;
 };
@@ -169,10 +171,46 @@ key_event(void *arg, const struct keystore_event *ev)
                              (int)ev->version, "transition", ev->what,
                              "fingerprint", ev->fingerprint, "detail",
                              ev->detail, "at", (json_int_t)clock_now()));
-    /* A key left without an active version may be due for a new one. */
-    if (d->sched != NULL &&
-        (strcmp(ev->what, "retire") == 0 || strcmp(ev->what, "revoke") == 0))
+    /* The scheduler publishes the change, and a key left without an
+     * active version may be due for a new one. */
+    if (d->sched != NULL)
         schedule_poke(d->sched);
+}
+
+/*
+ * Writes the keyring again if it would differ from the one written last:
+ * at start, then after every scheduler tick. Returns when it must look
+ * again as time passes (a version's verification ending), 0: never.
+ */
+static time_t
+publish_keyring(void *arg)
+{
+    struct daemon *d = arg;
+    struct keystate *snap = keystore_snapshot(d->keys);
+    struct keyring *k = NULL;
+    time_t next;
+    int rc =
+        snap ? keyring_build(d->conf, snap, clock_now(), &k) : CUST_ERR_NOMEM;
+
+    keystate_free(snap);
+    if (rc != 0) {
+        log_error("keyring: %s", cust_err_str(rc));
+        return 0;
+    }
+    next = keyring_next_change(k);
+    if (keyring_same(k, d->published)) {
+        keyring_free(k);
+        return next;
+    }
+    if (keyring_write(k, d->conf->keyring_path) != 0) {
+        log_error("keyring: %s", keyring_error());
+        keyring_free(k);
+        return 0;
+    }
+    log_info("keyring: published in %s", d->conf->keyring_path);
+    keyring_free(d->published);
+    d->published = k;
+    return next;
 }
 
 static int
@@ -294,7 +332,8 @@ start(struct daemon *d)
         log_error("cannot start %u worker threads", d->conf->limits.workers);
         return -1;
     }
-    if (schedule_start(d->keys, &d->sched) != 0) {
+    publish_keyring(d);
+    if (schedule_start(d->keys, publish_keyring, d, &d->sched) != 0) {
         log_error("cannot start the rotation scheduler");
         return -1;
     }
@@ -314,6 +353,7 @@ shut_down(struct daemon *d)
         audit_close(d->audit);
     }
     keystore_free(d->keys);
+    keyring_free(d->published);
     policy_free(d->env.policy);
     if (d->policy_conf != d->conf)
         conf_free(d->policy_conf);

@@ -17,6 +17,8 @@
 
 struct schedule {
     struct keystore *ks;
+    schedule_after_fn after;
+    void *arg;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake; /* CLOCK_MONOTONIC */
@@ -62,11 +64,14 @@ static void *
 schedule_main(void *arg)
 {
     struct schedule *s = arg;
-    time_t next;
+    time_t next, want;
     bool stop = false;
 
     while (!stop) {
         next = keystore_tick(s->ks, clock_now());
+        want = s->after != NULL ? s->after(s->arg) : 0;
+        if (want != 0 && (next == 0 || want < next))
+            next = want;
         schedule_wait(s, schedule_sleep_ms(next));
         pthread_mutex_lock(&s->lock);
         stop = s->stop;
@@ -76,7 +81,8 @@ schedule_main(void *arg)
 }
 
 int
-schedule_start(struct keystore *ks, struct schedule **out)
+schedule_start(struct keystore *ks, schedule_after_fn after, void *arg,
+               struct schedule **out)
 {
     struct schedule *s = calloc(1, sizeof(*s));
     pthread_condattr_t ca;
@@ -84,6 +90,8 @@ schedule_start(struct keystore *ks, struct schedule **out)
     if (s == NULL)
         return CUST_ERR_NOMEM;
     s->ks = ks;
+    s->after = after;
+    s->arg = arg;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

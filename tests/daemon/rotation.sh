@@ -23,6 +23,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
 fail() {
     echo "FAIL: $*" >&2
     sed 's/^/  daemon: /' "$work/daemon.log" >&2 || true
