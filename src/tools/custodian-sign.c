@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "pubkey.h"
 #include "sigenc.h"
+#include "sign_keyring.h"
 
 /* Exit codes, documented in docs/custodian-sign.md. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -30,6 +31,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 struct opts {
     const char *socket, *key, *format, *ns, *digest, *outdir;
     const char *pubkey, *signature;
+    const char *keyring, *anchor, *at; /* verify --keyring */
     const char *context[2 * MAX_CONTEXT + 1];
     char ctxbuf[MAX_CONTEXT][320];
     int nctx;
@@ -50,6 +52,12 @@ usage(FILE *f)
             "      print the key's public key\n"
             "  verify --pubkey PUB.pem --signature SIG [--digest D] FILE\n"
             "      check a der signature offline\n"
+            "  verify --keyring DIR --signature FILE.sig.json [--anchor FPR] "
+            "FILE\n"
+            "  verify --keyring DIR --key NAME --signature SIG [--at TIME]\n"
+            "         [--digest D] [--anchor FPR] FILE\n"
+            "      check a signature against a published keyring: version,\n"
+            "      validity window, revocation, chain of custody\n"
             "\n"
             "The socket is $CUSTODIAN_SOCKET, else " CUST_SOCKET_DEFAULT ".\n"
             "Exit status: 0 success, 1 a request or file failed, 2 usage "
@@ -487,6 +495,9 @@ parse(int argc, char **argv, struct opts *o)
         {"output-dir", required_argument, NULL, 'o'},
         {"pubkey", required_argument, NULL, 'p'},
         {"signature", required_argument, NULL, 's'},
+        {"keyring", required_argument, NULL, 'K'},
+        {"anchor", required_argument, NULL, 'A'},
+        {"at", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -519,6 +530,15 @@ parse(int argc, char **argv, struct opts *o)
             break;
         case 's':
             o->signature = optarg;
+            break;
+        case 'K':
+            o->keyring = optarg;
+            break;
+        case 'A':
+            o->anchor = optarg;
+            break;
+        case 'T':
+            o->at = optarg;
             break;
         case 'c':
             if (add_context(o, optarg) != 0)
@@ -576,6 +596,15 @@ main(int argc, char **argv)
         if (strcmp(o.format, "pem") != 0 && strcmp(o.format, "ssh") != 0)
             return usage_error("pubkey format must be pem or ssh", o.format);
         return cmd_pubkey(&o);
+    }
+    if (strcmp(cmd, "verify") == 0 && o.keyring != NULL) {
+        if (o.signature == NULL || optind + 1 != argc)
+            return usage_error("verify --keyring needs --signature and FILE",
+                               NULL);
+        return sign_keyring_verify(
+            argv[optind],
+            &(struct sign_keyring_args){o.keyring, o.signature, o.key, o.digest,
+                                        o.at, o.anchor});
     }
     if (strcmp(cmd, "verify") == 0) {
         if (o.pubkey == NULL || o.signature == NULL || optind + 1 != argc)

@@ -21,6 +21,7 @@
  *   key destroy NAME@N      delete version N's private key (--confirm)
  *   pubkey NAME [--ssh]     a key's public key
  *   reload                  read the configuration again
+ *   export keyring DIR      the keyring, from the state file
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "alg.h"
 #include "audit.h"
 #include "conf.h"
+#include "ctl_export.h"
 #include "ctl_key.h"
 #include "ctl_tail.h"
 #include "policy.h"
@@ -85,6 +87,8 @@ usage(FILE *f)
                "  key destroy NAME@N --confirm NAME@N\n"
                "  pubkey NAME [--ssh] [--admin-socket PATH]\n"
                "      ask the running daemon, on its admin socket\n"
+               "  export keyring DIR [-c FILE]\n"
+               "      write the keyring from the state file, offline\n"
                "  audit verify FILE...\n"
                "      check the hash chain of audit log files, oldest first\n"
                "  audit tail [-n N] [--no-follow] [--config FILE | LOG]\n"
@@ -655,6 +659,35 @@ cmd_admin(int argc, char **argv)
     return rc;
 }
 
+/* export keyring DIR [-c FILE] */
+static int
+cmd_export(int argc, char **argv)
+{
+    const char *path = CONF_DEFAULT_PATH, *dir = NULL;
+    struct conf *conf;
+    int i, rc;
+
+    if (argc < 3 || strcmp(argv[2], "keyring") != 0)
+        return usage_error("usage: custodianctl export keyring DIR [-c FILE]",
+                           NULL);
+    for (i = 3; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+            i + 1 < argc)
+            path = argv[++i];
+        else if (argv[i][0] != '-' && dir == NULL)
+            dir = argv[i];
+        else
+            return usage_error("unexpected argument", argv[i]);
+    }
+    if (dir == NULL)
+        return usage_error("export keyring needs a directory", NULL);
+    if ((conf = load(path)) == NULL)
+        return EXIT_CONFIG;
+    rc = ctl_export_keyring(conf, dir);
+    conf_free(conf);
+    return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -677,6 +710,8 @@ main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 &&
         strcmp(argv[2], "tail") == 0)
         return tail_main(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "export") == 0)
+        return cmd_export(argc, argv);
     if (argc < 3 || strcmp(argv[1], "policy") != 0)
         return usage_error("unknown command", argc > 1 ? argv[1] : NULL);
     if (strcmp(argv[2], "check") == 0)

@@ -23,7 +23,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
+[ -n "${KEEP:-}" ] && trap stop EXIT
 fail() {
     echo "FAIL: $*" >&2
     sed 's/^/  daemon: /' "$work/daemon.log" >&2 || true
@@ -31,22 +31,24 @@ fail() {
 }
 softhsm_token "$work/token" custodian-test
 
-day=86400 t0=1790000000
+day=86400 t0=1700000000
 export CUSTODIAN_TEST_CLOCK=$work/clock
 echo $t0 >"$CUSTODIAN_TEST_CLOCK"
 cat >"$work/custodiand.conf" <<CONF
 user = "root";
 tokens = ( { name = "hsm"; module = "$SOFTHSM_MODULE"; uri = "$SOFTHSM_URI";
              pin_file = "$SOFTHSM_PIN_FILE"; } );
-keys = ( { name = "release"; type = "ecdsa-p256";
+keys = ( { name = "release"; type = "ecdsa-p256"; namespaces = [ "file" ];
            rotation = { period = "30d"; publish_ahead = "2d";
                         destroy_after = "60d"; }; },
-         { name = "manual"; type = "ecdsa-p384"; } );
+         { name = "manual"; type = "ecdsa-p384"; },
+         { name = "brief"; type = "ecdsa-p256";
+           rotation = { period = "3650d"; verify_for = "1d"; }; } );
 listeners = { sign = { path = "$work/sign.sock"; };
               admin = { path = "$work/admin.sock"; }; };
 admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = ( { name = "root"; match = { uid = 0; };
-                 grants = ( { keys = [ "release", "manual" ]; } ); } );
+                 grants = ( { keys = [ "release", "manual", "brief" ]; } ); } );
 audit = { path = "$work/audit.log"; };
 state = "$work/keys.state";
 keyring = "$work/keyring";
@@ -92,41 +94,126 @@ token_has() {
         --login --pin 1234 --list-objects --type privkey 2>/dev/null |
         grep -q "label: *$1\$"
 }
+kr=$work/keyring
+# ISO time of epoch second S, and the OpenSSH form.
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+stamp() { date -u -d "@$1" +%Y%m%d%H%M%S; }
+# Waits until the keyring shows version V of KEY in STATE.
+wait_published() {
+    for _ in $(seq 100); do
+        jq -e --arg k "$1" --argjson v "$2" --arg s "$3" \
+            '.keys[] | select(.name == $k) | .versions[] |
+             select(.version == $v and .state == $s)' \
+            "$kr/manifest.json" >/dev/null 2>&1 && return
+        sleep 0.05
+    done
+    fail "the keyring never showed $1@$2 $3"
+}
+# Signs $work/NAME with release three ways: der, json and sshsig.
+sign_all() {
+    echo "artifact $1 $RANDOM" >"$work/$1"
+    "$sign" sign --key release --format json "$work/$1" >/dev/null &&
+        "$sign" sign --key release "$work/$1" >/dev/null &&
+        "$sign" sign --key release --format sshsig "$work/$1" >/dev/null ||
+        fail "signing $1"
+}
+# The JSON bundle of NAME verifies against the keyring, by KEY@V.
+good() {
+    "$sign" verify --keyring "$kr" --signature "$work/$1.sig.json" \
+        "$work/$1" >"$work/out" || fail "$1: $(cat "$work/out")"
+    grep -q "good signature by $2 version $3\$" "$work/out" ||
+        fail "$1: $(cat "$work/out")"
+}
+# The der signature of NAME, dated AT, against the keyring.
+verify_der() {
+    "$sign" verify --keyring "$kr" --key "${3:-release}" \
+        --digest "${4:-sha256}" --at "$2" --signature "$work/$1.sig" "$work/$1"
+}
+good_der() {
+    verify_der "$1" "$2" >"$work/out" && grep -q "version $3\$" "$work/out" ||
+        fail "$1 at $2: $(cat "$work/out")"
+}
+bad_der() {
+    local rc=0
+    verify_der "$1" "$2" >"$work/out" || rc=$?
+    [ $rc = 1 ] && grep -q "$3" "$work/out" ||
+        fail "$1 at $2 should fail with $3: rc $rc $(cat "$work/out")"
+}
+# ssh-keygen checks NAME's SSH signature against allowed_signers at S.
+ssh_verify() {
+    ssh-keygen -Y verify -f "$kr/allowed_signers" -I release -n file \
+        -s "$work/$1.sshsig" -Overify-time="$(stamp "$2")" <"$work/$1"
+}
+ssh_good() {
+    ssh_verify "$1" "$2" >"$work/out" 2>&1 ||
+        fail "ssh-keygen rejects $1 at $2: $(cat "$work/out")"
+}
+ssh_bad() {
+    ! ssh_verify "$1" "$2" >/dev/null 2>&1 ||
+        fail "ssh-keygen accepts $1 at $2, outside its window"
+}
 one_active() {
     local n
     n=$("$ctl" key versions "$1" | awk '$2 == "active"' | wc -l)
     [ "$n" = 1 ] || fail "$1 has $n active versions"
 }
 
-echo "== a month of scheduled rotation"
+echo "== months of scheduled rotation, checked against the keyring"
+echo data >"$work/data"
 start
 "$ctl" key create release >/dev/null || fail "key create"
 "$ctl" key create manual >/dev/null || fail "key create manual"
-signed_by release 1
-"$sign" pubkey --key release >"$work/v1.pem"
-echo data >"$work/data"
-"$sign" sign --key release "$work/data" >/dev/null
-openssl dgst -sha256 -verify "$work/v1.pem" -signature "$work/data.sig" \
-    "$work/data" >/dev/null || fail "v1 signature does not verify"
+wait_published release 1 active
+sign_all v1a
 at $((28 * day - 1))
 sleep 0.3
 [ -z "$(state_of release 2)" ] || fail "version 2 made before its time"
 at $((28 * day))
 wait_state release 2 pending
-signed_by release 1 # pending signs nothing
+wait_published release 2 pending # published before it signs
+signed_by release 1              # pending signs nothing
+at $((30 * day - 1))
+sign_all v1z # the last second before the rotation
+T=$((t0 + 30 * day))
 at $((30 * day))
 wait_state release 2 active
 [ "$(state_of release 1)" = retired ] || fail "version 1 not retired"
-signed_by release 2
-"$sign" pubkey --key release >"$work/v2.pem"
-"$sign" sign --key release "$work/data" >/dev/null
-openssl dgst -sha256 -verify "$work/v2.pem" -signature "$work/data.sig" \
-    "$work/data" >/dev/null || fail "v2 signature does not verify"
-# The retired version's private key goes 60 days after retirement.
+sign_all v2a # the first second after it
+wait_published release 1 retired
+
+good v1a release 1
+good v1z release 1
+good v2a release 2
+for f in v1a v1z; do
+    openssl dgst -sha256 -verify "$kr/release@1.pem" -signature "$work/$f.sig" \
+        "$work/$f" >/dev/null || fail "$f: openssl rejects it"
+done
+openssl dgst -sha256 -verify "$kr/release@2.pem" -signature "$work/v2a.sig" \
+    "$work/v2a" >/dev/null || fail "v2a: openssl rejects it"
+# At the boundary second both versions are valid; one second either side,
+# only one.
+good_der v1z "$(iso $((T - 1)))" 1
+good_der v1z "$(iso $T)" 1
+bad_der v1z "$(iso $((T + 1)))" CUST_ERR_NOT_VALID
+good_der v2a "$(iso $T)" 2
+bad_der v2a "$(iso $((T - 1)))" CUST_ERR_NOT_VALID
+# SSH signatures verify with ssh-keygen at the time they were made.
+ssh_good v1a $t0
+ssh_good v1z $((T - 1))
+ssh_good v1z $T
+ssh_bad v1z $((T + 1))
+ssh_good v2a $T
+ssh_bad v2a $((T - 1))
+
+# The retired version's private key goes 60 days after retirement; its
+# public key stays, and what it signed still verifies.
 at $((90 * day))
 wait_state release 1 destroyed
 grep -q '"transition":"destroy"' "$work/audit.log" ||
     fail "destruction not audited"
+wait_published release 1 destroyed
+good v1a release 1
+ssh_good v1a $t0
 
 echo "== admin commands"
 "$ctl" key rotate manual | grep -q "manual version 2" || fail "rotate"
@@ -142,6 +229,13 @@ rc=0
 rc=0
 "$ctl" key revoke manual@1 2>/dev/null || rc=$?
 [ $rc = 2 ] || fail "revoke without --reason: rc $rc"
+
+echo "== revocation"
+R=$((t0 + 91 * day))
+echo "manual" >"$work/m2"
+"$sign" sign --key manual --digest sha384 "$work/m2" >/dev/null ||
+    fail "manual@2 signs"
+at $((91 * day))
 "$ctl" key revoke manual@2 --reason "laptop stolen" >/dev/null ||
     fail "revoke"
 rc=0
@@ -149,17 +243,87 @@ rc=0
 [ $rc != 0 ] || fail "a revoked version signed"
 "$ctl" key versions manual | grep -q "revoked .*: laptop stolen" ||
     fail "revocation reason not shown"
+wait_published manual 2 revoked
+jq -e '.keys[] | select(.name == "manual") | .versions[1] |
+    .revocation_reason == "laptop stolen" and .revoked != null' \
+    "$kr/manifest.json" >/dev/null || fail "revocation not in the manifest"
+verify_der m2 "$(iso $((R - 1)))" manual sha384 >"$work/out" ||
+    fail "a signature made before the revocation: $(cat "$work/out")"
+rc=0
+verify_der m2 "$(iso $R)" manual sha384 >"$work/out" || rc=$?
+[ $rc = 1 ] && grep -q CUST_ERR_REVOKED "$work/out" ||
+    fail "a signature dated at the revocation verifies: $(cat "$work/out")"
 "$ctl" key destroy manual@1 --confirm manual@1 >/dev/null ||
     fail "destroy of a retired version"
 grep -q '"action":"key-change"' "$work/audit.log" ||
     fail "admin change not audited"
+# brief verifies for a day after retirement only: then it leaves
+# allowed_signers, and custodian-sign (on the real clock, years later)
+# refuses what it signed.
+"$ctl" key create brief >/dev/null || fail "key create brief"
+echo brief >"$work/b1"
+"$sign" sign --key brief --format json "$work/b1" >/dev/null || fail "brief"
+"$ctl" key rotate brief >/dev/null || fail "rotate brief"
+wait_published brief 1 retired
+grep -q " brief@1\$" "$kr/allowed_signers" ||
+    fail "brief@1 not in allowed_signers while it verifies"
+at $((93 * day))
+for _ in $(seq 100); do
+    grep -q " brief@1\$" "$kr/allowed_signers" || break
+    sleep 0.05
+done
+grep -q " brief@1\$" "$kr/allowed_signers" &&
+    fail "brief@1 still in allowed_signers after its verify_for"
+rc=0
+"$sign" verify --keyring "$kr" --signature "$work/b1.sig.json" "$work/b1" \
+    >"$work/out" || rc=$?
+[ $rc = 1 ] && grep -q "CUST_ERR_NOT_VALID.*valid for verification until" \
+    "$work/out" || fail "brief@1 still verifies: $(cat "$work/out")"
+
+echo "== chain of custody"
+"$ctl" key rotate release >/dev/null || fail "rotate release"
+"$ctl" key rotate release >/dev/null || fail "rotate release again"
+n=$("$ctl" key versions release | awk '$2 == "active" { print $1 }')
+sign_all v4a
+wait_published release "$n" active
+v1fpr=$(jq -r '.keys[0].versions[0].fingerprint' "$kr/manifest.json")
+"$sign" verify --keyring "$kr" --anchor "$v1fpr" \
+    --signature "$work/v4a.sig.json" "$work/v4a" >/dev/null ||
+    fail "no chain from version 1 to version $n"
+cp -r "$kr" "$work/forged"
+cp "$kr/release@$((n - 2)).statement.sig" \
+    "$work/forged/release@$((n - 1)).statement.sig"
+rc=0
+"$sign" verify --keyring "$work/forged" --signature "$work/v4a.sig.json" \
+    "$work/v4a" >"$work/out" || rc=$?
+[ $rc = 1 ] && grep -q "CUST_ERR_CHAIN.*version $((n - 1))" "$work/out" ||
+    fail "a forged statement went unnoticed: $(cat "$work/out")"
+mfpr=$(jq -r '.keys[1].versions[0].fingerprint' "$kr/manifest.json")
+rc=0
+"$sign" verify --keyring "$kr" --anchor "$mfpr" \
+    --signature "$work/v4a.sig.json" "$work/v4a" >"$work/out" || rc=$?
+[ $rc = 1 ] && grep -q CUST_ERR_CHAIN "$work/out" ||
+    fail "another key's anchor accepted: $(cat "$work/out")"
+echo tampered >>"$work/v4a"
+rc=0
+"$sign" verify --keyring "$kr" --signature "$work/v4a.sig.json" \
+    "$work/v4a" >"$work/out" || rc=$?
+[ $rc = 1 ] && grep -q CUST_ERR_BAD_SIGNATURE "$work/out" ||
+    fail "a changed file verifies: $(cat "$work/out")"
+
+echo "== export keyring"
+"$ctl" export keyring "$work/exported" -c "$work/custodiand.conf" \
+    >/dev/null || fail "export keyring"
+diff -r "$kr" "$work/exported" >&2 || fail "the export differs"
 
 echo "== 16 clients sign through 5 rotations"
 for i in $(seq 16); do
     (
+        mkdir -p "$work/c$i"
         for j in $(seq 30); do
-            echo "$i $j" >"$work/c$i"
-            "$sign" sign --key release "$work/c$i" >/dev/null 2>>"$work/c.err" ||
+            echo "$i $j" >"$work/c$i/$j"
+            "$sign" sign --key release --format json "$work/c$i/$j" \
+                >/dev/null 2>>"$work/c.err" ||
                 echo "client $i request $j failed" >>"$work/c.fail"
         done
     ) &
@@ -171,6 +335,15 @@ done
 wait $(jobs -p | grep -v "^$pid\$") 2>/dev/null || true
 [ ! -s "$work/c.fail" ] || fail "$(wc -l <"$work/c.fail") requests failed: $(head -3 "$work/c.err")"
 one_active release
+# Every signature verifies against the keyring, whichever version made it.
+n=$("$ctl" key versions release | awk '$2 == "active" { print $1 }')
+wait_published release "$n" active
+for f in "$work"/c*/*.sig.json; do
+    "$sign" verify --keyring "$kr" --signature "$f" "${f%.sig.json}" \
+        >>"$work/verified" || fail "$(tail -1 "$work/verified")"
+done
+[ "$(awk '{ print $NF }' "$work/verified" | sort -u | wc -l)" -gt 1 ] ||
+    fail "all signatures came from one version: no rotation under load"
 stop
 
 echo "== SIGKILL at each step"
@@ -213,6 +386,14 @@ for point in generate-begun generate-on-token generate-saved activate-saved \
             fail "after $point: release@$v lost its private key"
     done
     signed_by release "$("$ctl" key versions release | awk '$2 == "active" { print $1 }')"
+    # The keyring shows what the state holds.
+    "$ctl" key versions release |
+        awk '$1 ~ /^[0-9]+$/ && $2 != "pending" { print $1, $2 }' >"$work/st"
+    jq -r '.keys[] | select(.name == "release") | .versions[] |
+        select(.state != "pending") | "\(.version) \(.state)"' \
+        "$kr/manifest.json" >"$work/kr"
+    diff "$work/st" "$work/kr" >&2 ||
+        fail "after $point: the keyring does not match the state"
     stop
 done
 echo "rotation: all checks passed"
