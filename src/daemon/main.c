@@ -30,6 +30,10 @@
 /* Jobs waiting for a worker, across all connections, at most. */
 #define MAIN_QUEUE_MAX 4096
 
+/* Exit statuses, documented in docs/custodiand.md. A refused PIN has its
+ * own, so that a service manager does not present it again. */
+enum { MAIN_EXIT_FAIL = 1, MAIN_EXIT_USAGE = 2, MAIN_EXIT_PIN = 3 };
+
 struct daemon {
     const char *conf_path;
     struct conf *conf;
@@ -40,6 +44,7 @@ struct daemon {
     struct workers *workers;
     struct schedule *sched;
     struct keyring *published; /* the keyring last written */
+    int pin_refused;           /* a token refused the PIN, or locked it */
     struct handler_env env;
     struct server *server;
 };
@@ -129,6 +134,8 @@ open_tokens(struct daemon *d)
         if (rc != 0) {
             log_error("token \"%s\": %s (%s)", t->name, cust_err_str(rc),
                       token_error_detail());
+            d->pin_refused =
+                rc == CUST_ERR_PIN_INCORRECT || rc == CUST_ERR_PIN_LOCKED;
             return -1;
         }
     }
@@ -371,11 +378,13 @@ main(int argc, char **argv)
 
     log_init("custodiand", LOG_LEVEL_INFO);
     if (parse_args(argc, argv, &d) != 0)
-        return 2;
+        return MAIN_EXIT_USAGE;
     priv_harden();
     signal(SIGPIPE, SIG_IGN);
     if (start(&d) == 0)
         rc = server_run(d.server, d.workers);
     shut_down(&d);
-    return rc == 0 ? 0 : 1;
+    if (rc == 0)
+        return 0;
+    return d.pin_refused ? MAIN_EXIT_PIN : MAIN_EXIT_FAIL;
 }

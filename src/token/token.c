@@ -399,7 +399,12 @@ token_run(struct token *tok, struct token_key *key, token_op op, void *ctx)
         if (rc == CUST_ERR_BUSY || (rc != 0 && attempt > 0))
             return rc;
         if (rc == 0) {
-            rv = op(tok, &s, ctx, &rc);
+            /* A search in a session that lost its login finds no private
+             * object and reports no error: ask the session first. */
+            if (key == NULL && token_session_logged_out(tok, s.h))
+                rv = CKR_USER_NOT_LOGGED_IN;
+            else
+                rv = op(tok, &s, ctx, &rc);
             if (rv != CKR_OK && rc == 0)
                 next = token_triage(tok, key, &s, rv);
             token_give(tok, &s);

@@ -67,6 +67,20 @@ rc=0
 [ ! -e "$work/run/sign.sock" ] || fail "socket left by a refused start"
 echo "ok: started as root with no user, custodiand refuses"
 
+# A refused PIN has its own exit status, which the unit does not restart
+# on: each start would present the wrong PIN again.
+echo 999999 >"$work/wrong.pin"
+chmod 600 "$work/wrong.pin"
+sed "s|pin_file = \"$SOFTHSM_PIN_FILE\"|pin_file = \"$work/wrong.pin\"|" \
+    "$work/custodiand.conf" >"$work/wrongpin.conf"
+rc=0
+"$daemon" -c "$work/wrongpin.conf" 2>"$work/err" || rc=$?
+[ $rc = 3 ] && grep -q CKR_PIN_INCORRECT "$work/err" ||
+    fail "wrong PIN: exit $rc $(cat "$work/err")"
+grep -q '^RestartPreventExitStatus=3$' "$here/../../conf/custodiand.service" ||
+    fail "the unit restarts after a refused PIN"
+echo "ok: a refused PIN stops custodiand with status 3"
+
 "$daemon" -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do

@@ -468,6 +468,38 @@ START_TEST(recover_closed_sessions)
 }
 END_TEST
 
+/* Counts the private keys token_key_list() reports. */
+static void
+count_key(const char *label, const uint8_t *id, size_t idlen, void *arg)
+{
+    (void)label;
+    (void)id;
+    (void)idlen;
+    (*(size_t *)arg)++;
+}
+
+/* After the login is lost, finding and listing keys log in again rather
+ * than report that the token holds none. */
+START_TEST(recover_logout_find)
+{
+    struct token *tok = open_token();
+    struct token_key *key = some_key(tok, "logout-find"), *found = NULL;
+    size_t n = 0;
+
+    ck_assert_int_eq(tok->fn->C_Logout(tok->anchor), CKR_OK);
+    ck_assert_int_eq(token_key_find(tok, token_key_label(key), NULL, 0, &found),
+                     0);
+    ck_assert_int_eq(sign_once(found, 3), 0);
+    ck_assert_int_eq(tok->fn->C_Logout(tok->anchor), CKR_OK);
+    ck_assert_int_eq(token_key_list(tok, count_key, &n), 0);
+    ck_assert_uint_ge(n, 1);
+    token_key_free(found);
+    ck_assert_int_eq(token_key_destroy(key), 0);
+    token_key_free(key);
+    token_close(tok);
+}
+END_TEST
+
 START_TEST(recover_logout)
 {
     struct token *tok = open_token();
@@ -590,6 +622,7 @@ token_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, recover_closed_sessions);
     tcase_add_test(tc, recover_logout);
+    tcase_add_test(tc, recover_logout_find);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("pin");
