@@ -157,7 +157,9 @@ key_bool(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
 /*
  * The custody rule: the private key was generated on the token, has always
  * been sensitive and has never been extractable. Such a key cannot have
- * left the token, and no attribute change can let it out later.
+ * left the token, and no attribute change can let it out later. It signs
+ * and does nothing else: a key that also decrypts, unwraps or derives
+ * could be made to serve as an oracle for whatever reaches the token.
  */
 static int
 key_check_custody(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
@@ -176,6 +178,9 @@ key_check_custody(struct token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
         {CKA_NEVER_EXTRACTABLE, true, "CKA_NEVER_EXTRACTABLE"},
         {CKA_LOCAL, true, "CKA_LOCAL"},
         {CKA_SIGN, true, "CKA_SIGN"},
+        {CKA_DECRYPT, false, "CKA_DECRYPT"},
+        {CKA_UNWRAP, false, "CKA_UNWRAP"},
+        {CKA_DERIVE, false, "CKA_DERIVE"},
     };
     size_t i;
 

@@ -137,6 +137,18 @@ if [ -n "${CLI_IMPORT:-}" ]; then
     grep -Eq "CUST_ERR_KEY_UNSAFE +imported-$$\$" "$work/list" ||
         fail "list does not flag the imported key"
     echo "ok: imported key refused"
+
+    # A key made on the token for key agreement as well as signing is
+    # refused too: custodian's keys sign and do nothing else.
+    pkcs11-tool --module "$CUST_TEST_MODULE" --token-label "${CUST_TEST_URI#pkcs11:token=}" \
+        --login --pin "$(cat "$CUST_TEST_PIN_FILE")" --keypairgen \
+        --key-type EC:prime256v1 --usage-sign --usage-derive \
+        --label derive-$$ --id 0103 >/dev/null 2>&1 ||
+        fail "pkcs11-tool could not make a key pair"
+    expect_status 1 ct sign "derive-$$" -i "$work/artifact" -o "$work/x"
+    grep -Eq "CKA_(DECRYPT|UNWRAP|DERIVE) is not false" "$work/err" ||
+        fail "a deriving key is not refused: $(cat "$work/err")"
+    echo "ok: a key that can also derive refused"
 fi
 
 for type in $unsupported; do
