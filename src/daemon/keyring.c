@@ -218,7 +218,10 @@ kr_signer_line(struct keyring *k, const struct conf_key *ck,
     int rc;
 
     kr_window(v, &from, &until);
-    if (from == 0 || (end != 0 && now > end))
+    /* OpenSSH refuses a line whose window is not at least two seconds
+     * (valid-before must come after valid-after): a version retired in
+     * the second it became active is left out. */
+    if (from == 0 || until == from || (end != 0 && now > end))
         return 0;
     if (end != 0 && (k->next == 0 || end < k->next))
         k->next = end;

@@ -42,13 +42,15 @@ keys = ( { name = "release"; type = "ecdsa-p256"; namespaces = [ "file" ];
            rotation = { period = "30d"; publish_ahead = "2d";
                         destroy_after = "60d"; }; },
          { name = "manual"; type = "ecdsa-p384"; },
+         { name = "ed"; type = "ed25519"; namespaces = [ "file", "git" ]; },
+         { name = "rsa"; type = "rsa-2048"; },
          { name = "brief"; type = "ecdsa-p256";
            rotation = { period = "3650d"; verify_for = "1d"; }; } );
 listeners = { sign = { path = "$work/sign.sock"; };
               admin = { path = "$work/admin.sock"; }; };
 admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = ( { name = "root"; match = { uid = 0; };
-                 grants = ( { keys = [ "release", "manual", "brief" ]; } ); } );
+                 grants = ( { keys = [ "release", "manual", "brief", "ed", "rsa" ]; } ); } );
 audit = { path = "$work/audit.log"; };
 state = "$work/keys.state";
 keyring = "$work/keyring";
@@ -229,22 +231,35 @@ rc=0
 rc=0
 "$ctl" key revoke manual@1 2>/dev/null || rc=$?
 [ $rc = 2 ] || fail "revoke without --reason: rc $rc"
+# A retired version signs nothing; manual has no schedule, so it has no
+# active version until an operator rotates it.
+"$ctl" key retire manual@2 >/dev/null || fail "retire manual@2"
+rc=0
+"$sign" sign --key manual "$work/data" 2>"$work/err" || rc=$?
+[ $rc = 1 ] || fail "a retired version signed"
+"$ctl" key versions manual | grep -q "active version: none" ||
+    fail "manual still has an active version"
+rc=0
+"$ctl" key retire manual@2 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q "cannot be retired" "$work/err" ||
+    fail "retiring a retired version: rc $rc $(cat "$work/err")"
+"$ctl" key rotate manual | grep -q "manual version 3" || fail "rotate manual"
 
 echo "== revocation"
 R=$((t0 + 91 * day))
 echo "manual" >"$work/m2"
 "$sign" sign --key manual --digest sha384 "$work/m2" >/dev/null ||
-    fail "manual@2 signs"
+    fail "manual@3 signs"
 at $((91 * day))
-"$ctl" key revoke manual@2 --reason "laptop stolen" >/dev/null ||
+"$ctl" key revoke manual@3 --reason "laptop stolen" >/dev/null ||
     fail "revoke"
 rc=0
 "$sign" sign --key manual "$work/data" 2>/dev/null || rc=$?
 [ $rc != 0 ] || fail "a revoked version signed"
 "$ctl" key versions manual | grep -q "revoked .*: laptop stolen" ||
     fail "revocation reason not shown"
-wait_published manual 2 revoked
-jq -e '.keys[] | select(.name == "manual") | .versions[1] |
+wait_published manual 3 revoked
+jq -e '.keys[] | select(.name == "manual") | .versions[2] |
     .revocation_reason == "laptop stolen" and .revoked != null' \
     "$kr/manifest.json" >/dev/null || fail "revocation not in the manifest"
 verify_der m2 "$(iso $((R - 1)))" manual sha384 >"$work/out" ||
@@ -263,6 +278,7 @@ grep -q '"action":"key-change"' "$work/audit.log" ||
 "$ctl" key create brief >/dev/null || fail "key create brief"
 echo brief >"$work/b1"
 "$sign" sign --key brief --format json "$work/b1" >/dev/null || fail "brief"
+at $((91 * day + 1))
 "$ctl" key rotate brief >/dev/null || fail "rotate brief"
 wait_published brief 1 retired
 grep -q " brief@1\$" "$kr/allowed_signers" ||
@@ -310,6 +326,31 @@ rc=0
     "$work/v4a" >"$work/out" || rc=$?
 [ $rc = 1 ] && grep -q CUST_ERR_BAD_SIGNATURE "$work/out" ||
     fail "a changed file verifies: $(cat "$work/out")"
+
+# Ed25519 and RSA versions vouch for their successors too, checked here
+# with openssl alone; an Ed25519 SSH signature verifies through the
+# keyring's allowed_signers.
+for k in ed rsa; do
+    "$ctl" key create $k >/dev/null || fail "key create $k"
+done
+echo ed >"$work/ed1"
+"$sign" sign --key ed --format sshsig "$work/ed1" >/dev/null || fail "ed signs"
+at $((93 * day + 1))
+for k in ed rsa; do
+    "$ctl" key rotate $k >/dev/null || fail "rotate $k"
+    wait_published $k 2 active
+done
+openssl pkeyutl -verify -pubin -inkey "$kr/ed@1.pem" -rawin \
+    -in "$kr/ed@2.statement" -sigfile "$kr/ed@2.statement.sig" >/dev/null ||
+    fail "ed@2's statement does not verify with openssl"
+openssl dgst -sha256 -verify "$kr/rsa@1.pem" -signature "$kr/rsa@2.statement.sig" \
+    "$kr/rsa@2.statement" >/dev/null ||
+    fail "rsa@2's statement does not verify with openssl"
+grep -q '^ed namespaces="file,git",valid-after="[0-9]*Z",valid-before="[0-9]*Z" ssh-ed25519 ' \
+    "$kr/allowed_signers" || fail "no ed line in allowed_signers"
+ssh-keygen -Y verify -f "$kr/allowed_signers" -I ed -n file \
+    -s "$work/ed1.sshsig" -Overify-time="$(stamp $((t0 + 93 * day)))" \
+    <"$work/ed1" >/dev/null 2>&1 || fail "ed's SSH signature does not verify"
 
 echo "== export keyring"
 "$ctl" export keyring "$work/exported" -c "$work/custodiand.conf" \
