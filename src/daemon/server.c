@@ -72,6 +72,27 @@ struct server {
 
 static void conn_flush(struct conn *c);
 
+/* How long a stop waits for answers to reach clients that do not read. */
+#define SERVER_DRAIN_SECONDS 10
+
+/*
+ * Stopping: the loop ends once no request is in flight and every answer
+ * has left for its client, or when the drain time is up.
+ */
+static void
+server_maybe_stop(struct server *s)
+{
+    const struct conn *c;
+
+    if (!s->stopping || s->inflight > 0)
+        return;
+    for (c = s->conns; c != NULL; c = c->next)
+        if (c->bev != NULL &&
+            evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+            return;
+    event_base_loopexit(s->base, NULL);
+}
+
 /* Called on any thread when a request's answer is final. */
 static void
 complete(struct handler_req *h)
@@ -129,7 +150,8 @@ conn_free(struct conn *c)
 static int
 conn_can_read(const struct conn *c)
 {
-    return !c->close_after && c->pending < SERVER_INFLIGHT_MAX &&
+    return !c->close_after && !c->srv->stopping &&
+           c->pending < SERVER_INFLIGHT_MAX &&
            evbuffer_get_length(bufferevent_get_output(c->bev)) <
                SERVER_OUTPUT_MAX;
 }
@@ -174,9 +196,7 @@ conn_flush(struct conn *c)
         buf_free(&r->h.answer);
         free(r);
     }
-    /* Stopping: the loop ends when the last answer has gone. */
-    if (c->srv->stopping && c->srv->inflight == 0)
-        event_base_loopexit(c->srv->base, NULL);
+    server_maybe_stop(c->srv);
     if (c->bev == NULL) {
         if (c->pending == 0)
             conn_free(c);
@@ -589,18 +609,21 @@ static void
 on_write(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
+    struct server *s = c->srv;
 
     (void)bev;
     if (c->close_after && c->pending == 0)
         conn_free(c);
     else if (conn_can_read(c))
         bufferevent_enable(c->bev, EV_READ);
+    server_maybe_stop(s); /* this client's answers are out */
 }
 
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
+    struct server *s = c->srv;
 
     (void)bev;
     if (what & BEV_EVENT_TIMEOUT)
@@ -611,6 +634,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
     c->bev = NULL;
     if (c->pending == 0)
         conn_free(c);
+    server_maybe_stop(s);
 }
 
 /* Sets up a connection on FD; ADMIN for the admin socket. */
@@ -721,14 +745,22 @@ static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct server *s = arg;
+    struct timeval drain = {SERVER_DRAIN_SECONDS, 0};
+    struct conn *c;
 
     (void)what;
+    if (s->stopping)
+        return;
     log_info("signal %d: finishing requests in flight", (int)sig);
     s->stopping = 1;
     evconnlistener_disable(s->listener);
     evconnlistener_disable(s->admin_listener);
-    if (s->inflight == 0)
-        event_base_loopexit(s->base, NULL);
+    /* Requests already read are answered; no more are read. */
+    for (c = s->conns; c != NULL; c = c->next)
+        if (c->bev != NULL)
+            bufferevent_disable(c->bev, EV_READ);
+    event_base_loopexit(s->base, &drain);
+    server_maybe_stop(s);
 }
 
 static void

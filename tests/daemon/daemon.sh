@@ -136,7 +136,8 @@ echo "ok: custodianctl key create and pubkey"
 
 mkdir "$work/out"
 CUSTODIAN_SOCKET=$work/run/sign.sock CUST_TEST_AUDIT=$work/log/audit.log \
-    CUST_TEST_OUT=$work/out CK_FORK=no "$test" || fail "test_daemon failed"
+    CUST_TEST_OUT=$work/out CK_FORK=no CK_RUN_CASE=daemon "$test" ||
+    fail "test_daemon failed"
 
 # The signature a client received verifies with the openssl command.
 openssl dgst -sha256 -verify <(openssl pkey -pubin -inform DER \
@@ -241,8 +242,11 @@ cp "$work/good.conf" "$work/custodiand.conf"
     "$work/app2.tar.gz" >/dev/null || fail "grant not back after reload"
 echo "ok: custodianctl reload"
 
-# SIGTERM: requests finish, the log closes with a record, the socket goes.
-kill -TERM "$pid"
+# SIGTERM: requests finish and their answers go out, the log closes with
+# a record, the socket goes.
+CUSTODIAN_SOCKET=$work/run/sign.sock CUST_TEST_AUDIT=$work/log/audit.log \
+    CUST_TEST_DAEMON_PID=$pid CK_FORK=no CK_RUN_CASE=stop "$test" ||
+    fail "answers lost at the stop"
 wait "$pid" || fail "custodiand exited with status $?"
 pid=
 [ ! -e "$work/run/sign.sock" ] || fail "socket left behind"
@@ -273,7 +277,7 @@ grep -q '"action":"key-create".*"result":"refused","key":"release","error":"CUST
 # A forged record in the daemon's own log: caught at the next record.
 n=$(grep -n '"event":"sign".*"key":"release"' "$work/log/audit.log" |
     sed -n 10p | cut -d: -f1)
-sed "${n}s/\"digest\":\"[0-9a-f]/\"digest\":\"f/" "$work/log/audit.log" \
+sed "${n}s/\"digest\":\"\([0-9a-f]\)/\"digest\":\"\1\1/" "$work/log/audit.log" \
     >"$work/forged.log"
 ! cmp -s "$work/forged.log" "$work/log/audit.log" || fail "forgery did not change the log"
 rc=0

@@ -8,9 +8,12 @@
  * The daemon's configuration (tests/daemon/daemon.sh) grants uid 0 the
  * keys "release" and "ed", "limited" at 2 then 1 an hour; denies
  * "secret"; uid 65534 has an expired identity; anyone else is unknown.
- * Connections idle for 3 seconds are closed.
+ * Connections idle for 3 seconds are closed. The "daemon" case runs
+ * first; the "stop" case (CUST_TEST_DAEMON_PID set) stops the daemon.
  */
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,27 +419,45 @@ END_TEST
 static int signed_ok;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Each request of the concurrent test signs its own message: "client
+ * T request I", so that its audit record can be told from the others. */
+static void
+client_message(int t, int i, char *out, size_t len)
+{
+    snprintf(out, len, "client %d request %d", t, i);
+}
+
 static void *
 client_thread(void *arg)
 {
-    EVP_PKEY *pub = arg;
-    struct cust_signature s;
+    int t = (int)(intptr_t)arg, i, good = 0;
     struct cust_conn *c = NULL;
-    int i, good = 0;
+    struct cust_signature s;
+    EVP_PKEY *pub = NULL;
+    char msg[64];
+    uint8_t digest[32];
+    struct cust_sign_req r = {"release", "sha256", digest, 32,
+                              NULL,      "file",   NULL};
 
     if (cust_connect(NULL, "test_daemon", &c) != 0) {
         fprintf(stderr, "client: cannot connect\n");
         return NULL;
     }
+    pub = public_key(c, "release");
     for (i = 0; i < NSIGNS; i++) {
-        int rc = sign_sha256(c, "release", &s);
+        int rc;
 
-        if (rc == 0 && verify(pub, message, sizeof(message), &s, EVP_sha256()))
+        client_message(t, i, msg, sizeof(msg));
+        EVP_Digest(msg, strlen(msg), digest, NULL, EVP_sha256(), NULL);
+        rc = cust_sign(c, &r, &s);
+        if (rc == 0 &&
+            verify(pub, (const uint8_t *)msg, strlen(msg), &s, EVP_sha256()))
             good++;
         else
             fprintf(stderr, "client: %s: %s\n", cust_err_name(rc),
                     cust_message(c));
     }
+    EVP_PKEY_free(pub);
     cust_close(c);
     pthread_mutex_lock(&count_lock);
     signed_ok += good;
@@ -444,18 +465,18 @@ client_thread(void *arg)
     return NULL;
 }
 
-/* Counts the audit records of allowed signatures by "release". */
+/* How many audit records of allowed signatures hold DIGEST (hex). */
 static int
-count_release_signatures(void)
+count_signatures_of(const char *hex)
 {
     FILE *f = fopen(getenv("CUST_TEST_AUDIT"), "r");
-    char line[8192];
+    char line[8192], want[80];
     int n = 0;
 
     ck_assert_ptr_nonnull(f);
+    snprintf(want, sizeof(want), "\"digest\":\"%s\"", hex);
     while (fgets(line, sizeof(line), f) != NULL) {
-        if (strstr(line, "\"event\":\"sign\"") &&
-            strstr(line, "\"key\":\"release\"") &&
+        if (strstr(line, "\"event\":\"sign\"") && strstr(line, want) &&
             strstr(line, "\"error\":null"))
             n++;
     }
@@ -466,19 +487,148 @@ count_release_signatures(void)
 START_TEST(many_clients_each_audited)
 {
     pthread_t t[NCLIENTS];
-    struct cust_conn *c = connect_ok();
-    EVP_PKEY *pub = public_key(c, "release");
-    int before = count_release_signatures(), i;
+    char msg[64], hex[65];
+    uint8_t digest[32];
+    int i, j, k;
 
-    cust_close(c);
     for (i = 0; i < NCLIENTS; i++)
-        pthread_create(&t[i], NULL, client_thread, pub);
+        pthread_create(&t[i], NULL, client_thread, (void *)(intptr_t)i);
     for (i = 0; i < NCLIENTS; i++)
         pthread_join(t[i], NULL);
     ck_assert_int_eq(signed_ok, NCLIENTS * NSIGNS);
-    /* Every signature released has its record, and no more. */
-    ck_assert_int_eq(count_release_signatures() - before, NCLIENTS * NSIGNS);
-    EVP_PKEY_free(pub);
+    /* Every signature released has exactly one record: its own. */
+    for (i = 0; i < NCLIENTS; i++) {
+        for (j = 0; j < NSIGNS; j++) {
+            client_message(i, j, msg, sizeof(msg));
+            EVP_Digest(msg, strlen(msg), digest, NULL, EVP_sha256(), NULL);
+            for (k = 0; k < 32; k++)
+                snprintf(hex + 2 * k, 3, "%02x", digest[k]);
+            ck_assert_msg(count_signatures_of(hex) == 1,
+                          "\"%s\" has %d audit records", msg,
+                          count_signatures_of(hex));
+        }
+    }
+}
+END_TEST
+
+/* After HELLO: a PING answered with PONG shows the connection serves. */
+static void
+raw_ping_ok(int fd)
+{
+    static const uint8_t ping[] = {0, 0, 0, 7, 2, 0, 0, 0, 2, 'h', 'i'};
+    uint8_t type = 0;
+
+    ck_assert_int_eq(send(fd, ping, sizeof(ping), MSG_NOSIGNAL), sizeof(ping));
+    ck_assert_int_eq(raw_answer(fd, &type), 0);
+    ck_assert_uint_eq(type, 0x82);
+}
+
+START_TEST(truncated_fields_are_answered)
+{
+    /* SIGN whose key claims 50 bytes where the frame holds 3. */
+    static const uint8_t short_key[] = {0, 0, 0,  8,   5,   0,
+                                        0, 0, 50, 'r', 'e', 'l'};
+    /* SIGN whose data length runs past the end of the frame. */
+    static const uint8_t short_data[] = {
+        0, 0, 0,   24,  5,   0,   0,   0,   3, 'r', 'e', 'l', 0,    0,
+        0, 6, 's', 'h', 'a', '2', '5', '6', 0, 0,   1,   0,   0xaa, 0xbb};
+    static const uint8_t header_only[] = {0, 0, 0, 20, 5, 0, 0};
+    uint8_t type = 0;
+    int fd = raw_connect();
+
+    send(fd, raw_hello, sizeof(raw_hello), 0);
+    ck_assert_int_eq(raw_answer(fd, &type), 0);
+    send(fd, short_key, sizeof(short_key), MSG_NOSIGNAL);
+    ck_assert_int_eq(raw_answer(fd, &type), CUST_ERR_PROTOCOL);
+    raw_ping_ok(fd); /* the framing held: the connection stays */
+    send(fd, short_data, sizeof(short_data), MSG_NOSIGNAL);
+    ck_assert_int_eq(raw_answer(fd, &type), CUST_ERR_PROTOCOL);
+    raw_ping_ok(fd);
+    /* A frame cut off by the client going away: nothing to answer, and
+     * the daemon serves the next caller. */
+    send(fd, header_only, sizeof(header_only), MSG_NOSIGNAL);
+    close(fd);
+    fd = raw_connect();
+    send(fd, raw_hello, sizeof(raw_hello), 0);
+    ck_assert_int_eq(raw_answer(fd, &type), 0);
+    raw_ping_ok(fd);
+    close(fd);
+}
+END_TEST
+
+/* A SIGN frame for "release" over SHA-256 of "drain I", into OUT. */
+static size_t
+drain_frame(int i, uint8_t out[74])
+{
+    static const uint8_t head[] = {0,   0,   0,   70,  5,   0,   0, 0, 7, 'r',
+                                   'e', 'l', 'e', 'a', 's', 'e', 0, 0, 0, 6,
+                                   's', 'h', 'a', '2', '5', '6', 0, 0, 0, 32};
+    char msg[32];
+
+    snprintf(msg, sizeof(msg), "drain %d", i);
+    memcpy(out, head, sizeof(head));
+    EVP_Digest(msg, strlen(msg), out + sizeof(head), NULL, EVP_sha256(), NULL);
+    memset(out + sizeof(head) + 32, 0, 12); /* scheme, namespace, 0 pairs */
+    return 74;
+}
+
+/* Reads frames until the daemon closes; counts SIGNATURE answers. */
+static int
+drain_answers(int fd)
+{
+    static uint8_t in[1 << 16];
+    size_t have = 0, frame;
+    ssize_t n;
+    int signatures = 0;
+
+    while ((n = recv(fd, in + have, sizeof(in) - have, 0)) > 0) {
+        have += (size_t)n;
+        while (have >= 4) {
+            frame = 4 + ((size_t)in[0] << 24 | (size_t)in[1] << 16 |
+                         (size_t)in[2] << 8 | in[3]);
+            if (have < frame)
+                break;
+            signatures += in[4] == 0x85;
+            memmove(in, in + frame, have - frame);
+            have -= frame;
+        }
+    }
+    return signatures;
+}
+
+/*
+ * Run with CUST_TEST_DAEMON_PID: pipelines signing requests, stops the
+ * daemon with SIGTERM, and checks that every request that made it into
+ * the audit log was answered before the daemon left.
+ */
+START_TEST(stop_answers_what_it_signed)
+{
+    pid_t pid = (pid_t)atoi(getenv("CUST_TEST_DAEMON_PID"));
+    uint8_t frames[60 * 74], type = 0;
+    char msg[32], hex[65];
+    uint8_t digest[32];
+    int fd = raw_connect(), i, k, answered, audited = 0;
+
+    send(fd, raw_hello, sizeof(raw_hello), 0);
+    ck_assert_int_eq(raw_answer(fd, &type), 0);
+    for (i = 0; i < 60; i++)
+        drain_frame(i, frames + 74 * i);
+    ck_assert_int_eq(send(fd, frames, sizeof(frames), 0), sizeof(frames));
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    answered = drain_answers(fd);
+    close(fd);
+    for (i = 0; i < 150 && kill(pid, 0) == 0; i++)
+        usleep(100000);
+    ck_assert_msg(kill(pid, 0) != 0, "custodiand did not stop");
+    for (i = 0; i < 60; i++) {
+        snprintf(msg, sizeof(msg), "drain %d", i);
+        EVP_Digest(msg, strlen(msg), digest, NULL, EVP_sha256(), NULL);
+        for (k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", digest[k]);
+        audited += count_signatures_of(hex);
+    }
+    ck_assert_int_gt(audited, 0);
+    ck_assert_int_eq(answered, audited);
 }
 END_TEST
 
@@ -488,7 +638,7 @@ main(void)
     Suite *s = suite_create("daemon");
     TCase *tc = tcase_create("daemon");
     SRunner *sr;
-    int failed;
+    int failed, ran;
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, sign_and_verify);
@@ -502,11 +652,18 @@ main(void)
     tcase_add_test(tc, idle_connections_do_not_hurt);
     tcase_add_test(tc, stalled_client_does_not_block_others);
     tcase_add_test(tc, idle_connection_times_out);
+    tcase_add_test(tc, truncated_fields_are_answered);
+    suite_add_tcase(s, tc);
+    /* Run on its own (CK_RUN_CASE=stop): it stops the daemon. */
+    tc = tcase_create("stop");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, stop_answers_what_it_signed);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
+    ran = srunner_ntests_run(sr);
     srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return failed == 0 && ran > 0 ? 0 : 1;
 }
