@@ -4,7 +4,9 @@
  * on disk, let the answer go. A signature whose record could not be
  * written is thrown away.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -20,10 +22,13 @@ static json_t *
 handler_text(const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    char out[4 * WIRE_CTX_VALUE_MAX + 1];
+    char *out = len < SIZE_MAX / 4 ? malloc(4 * len + 1) : NULL;
     size_t i, o = 0;
+    json_t *j;
 
-    for (i = 0; i < len && o + 4 < sizeof(out); i++) {
+    if (out == NULL)
+        return json_null();
+    for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x7f && c != '\\') {
             out[o++] = (char)c;
@@ -35,7 +40,9 @@ handler_text(const char *s, size_t len)
         out[o++] = hex[c & 0xf];
     }
     out[o] = '\0';
-    return json_string(out);
+    j = json_string(out);
+    free(out);
+    return j;
 }
 
 static json_t *

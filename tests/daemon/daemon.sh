@@ -181,6 +181,13 @@ for key in release ed rsa; do
 done
 echo "ok: custodian-sign SSH signatures (ECDSA, Ed25519, RSA) verified by ssh-keygen"
 
+# A client's string cannot break the record's line or add a field.
+"$sign" sign --key release --context "note=a
+\"b\":1,\\ü" "$work/app.tar.gz" >/dev/null || fail "sign with a hostile note"
+grep -q '"context":{"note":"a\\\\x0a\\"b\\":1,\\\\x5c\\\\xc3\\\\xbc"}' \
+    "$work/log/audit.log" || fail "context value not escaped: $(tail -1 "$work/log/audit.log")"
+echo "ok: client strings escaped in the audit record"
+
 "$sign" sign --key release --format json "$work/app.tar.gz" >/dev/null
 grep -q '"key":"release","version":1,"fingerprint":"SHA256:' \
     "$work/app.tar.gz.sig.json" || fail "json bundle: $(cat "$work/app.tar.gz.sig.json")"
