@@ -379,7 +379,8 @@ main(int argc, char **argv)
     log_init("custodiand", LOG_LEVEL_INFO);
     if (parse_args(argc, argv, &d) != 0)
         return MAIN_EXIT_USAGE;
-    priv_harden();
+    if (priv_harden() != 0)
+        return MAIN_EXIT_FAIL;
     signal(SIGPIPE, SIG_IGN);
     if (start(&d) == 0)
         rc = server_run(d.server, d.workers);

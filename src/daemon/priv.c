@@ -15,13 +15,17 @@
 #include "log.h"
 #include "priv.h"
 
-void
+int
 priv_harden(void)
 {
     struct rlimit none = {0, 0};
 
-    setrlimit(RLIMIT_CORE, &none);
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (setrlimit(RLIMIT_CORE, &none) != 0 ||
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        log_error("cannot turn off core dumps and ptrace: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* Started as an ordinary user: nothing to change, only to check. */
@@ -81,7 +85,10 @@ priv_drop(const struct conf *c)
         return -1;
     }
     /* A change of uid resets the flag to the system's default. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        log_error("cannot turn off ptrace: %s", strerror(errno));
+        return -1;
+    }
     log_info("running as user \"%s\" (uid %ld), keeping only "
              "CAP_SYS_PTRACE to read callers' executables",
              c->user, (long)c->user_uid);

@@ -8,8 +8,9 @@
 #include "conf.h"
 
 /* No core dumps and no ptrace attach by other processes of the same user:
- * key handles and PIN buffers stay in this process. Call first. */
-void priv_harden(void);
+ * key handles and PIN buffers stay in this process. Call first. Returns
+ * 0, or -1 (logged) if the kernel refused either. */
+int priv_harden(void);
 
 /*
  * Becomes the account named by CONF's "user". Started as root, the

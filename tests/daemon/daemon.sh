@@ -134,6 +134,15 @@ openssl pkey -pubin -in "$work/admin-release.pem" -noout ||
     fail "custodianctl pubkey --ssh"
 echo "ok: custodianctl key create and pubkey"
 
+# No core dumps, and no ptrace by its own user: the kernel then gives the
+# process's /proc files to root, though it runs as nobody.
+grep -Eq '^Max core file size +0 +0 ' "/proc/$pid/limits" ||
+    fail "core dumps allowed: $(grep core "/proc/$pid/limits")"
+[ "$(stat -c %U "/proc/$pid/mem")" = root ] &&
+    [ "$(stat -c %U "/proc/$pid/status")" = root ] ||
+    fail "custodiand is dumpable: /proc/$pid/mem owned by $(stat -c %U "/proc/$pid/mem")"
+grep -q "^Uid:.*65534" "/proc/$pid/status" || fail "not running as nobody"
+
 mkdir "$work/out"
 CUSTODIAN_SOCKET=$work/run/sign.sock CUST_TEST_AUDIT=$work/log/audit.log \
     CUST_TEST_OUT=$work/out CK_FORK=no CK_RUN_CASE=daemon "$test" ||
@@ -220,6 +229,10 @@ wait_for_record() { # wait_for_record PATTERN
     fail "no audit record matching $1"
 }
 cp "$work/custodiand.conf" "$work/good.conf"
+# The bad file would also take the ed grant away: had any of it been
+# applied, ed would be refused below.
+sed 's/keys = \[ "release", "ed", "rsa" \]/keys = [ "release", "rsa" ]/' \
+    "$work/good.conf" >"$work/custodiand.conf"
 printf 'colour = "blue";\n' >>"$work/custodiand.conf"
 kill -HUP "$pid"
 wait_for_record '"event":"reload","result":"refused"'
@@ -243,6 +256,10 @@ rc=0
 "$ctl" reload >/dev/null 2>"$work/err" || rc=$?
 [ $rc = 1 ] && grep -q "the configuration has errors" "$work/err" ||
     fail "custodianctl reload of a bad file: exit $rc $(cat "$work/err")"
+rc=0
+"$sign" sign --key ed --format sshsig --output-dir "$work/out" \
+    "$work/app2.tar.gz" >/dev/null 2>&1 || rc=$?
+[ $rc = 1 ] || fail "a refused reload changed the policy in force"
 cp "$work/good.conf" "$work/custodiand.conf"
 "$ctl" reload | grep -q "reload: applied" || fail "custodianctl reload"
 "$sign" sign --key ed --format sshsig --output-dir "$work/out" \
