@@ -707,6 +707,23 @@ on_accept_admin(struct evconnlistener *l, evutil_socket_t fd,
     conn_accept(arg, fd, 1);
 }
 
+/*
+ * Whether a daemon answers on the socket at SA: then its path must not
+ * be taken over. A socket nobody listens on is left over from a daemon
+ * that did not remove it, and may go.
+ */
+static int
+server_socket_in_use(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), used;
+
+    if (fd < 0)
+        return 0;
+    used = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    close(fd);
+    return used;
+}
+
 /* Creates the listening socket with the configured mode and owners. */
 static int
 server_socket(const struct conf_listener *ls)
@@ -718,6 +735,11 @@ server_socket(const struct conf_listener *ls)
     if (fd < 0)
         return -1;
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ls->path);
+    if (server_socket_in_use(&sa)) {
+        log_error("%s: another custodiand is serving on it", ls->path);
+        close(fd);
+        return -1;
+    }
     if (unlink(ls->path) != 0 && errno != ENOENT)
         goto out;
     /* Bind with no access at all, then open up: no window where the

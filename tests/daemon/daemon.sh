@@ -143,6 +143,14 @@ grep -Eq '^Max core file size +0 +0 ' "/proc/$pid/limits" ||
     fail "custodiand is dumpable: /proc/$pid/mem owned by $(stat -c %U "/proc/$pid/mem")"
 grep -q "^Uid:.*65534" "/proc/$pid/status" || fail "not running as nobody"
 
+# A second daemon on the same sockets stops before touching them.
+rc=0
+"$daemon" -c "$work/custodiand.conf" 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q "another custodiand is serving on it" "$work/err" ||
+    fail "second daemon: exit $rc $(cat "$work/err")"
+"$ctl" status >/dev/null || fail "the first daemon lost its socket"
+echo "ok: a second custodiand leaves the first one's sockets alone"
+
 mkdir "$work/out"
 CUSTODIAN_SOCKET=$work/run/sign.sock CUST_TEST_AUDIT=$work/log/audit.log \
     CUST_TEST_OUT=$work/out CK_FORK=no CK_RUN_CASE=daemon "$test" ||
