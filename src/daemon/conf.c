@@ -377,6 +377,29 @@ conf_read_token(struct loader *l, const config_setting_t *g,
         conf_error(l, g, "pin_credential is a name, not a path");
 }
 
+/* A key's namespaces go into allowed_signers as namespaces="a,b": each
+ * must be a plain word that OpenSSH reads back as written. */
+#define CONF_NAMESPACE_CHARS                                                   \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-"
+
+static void
+conf_check_namespaces(struct loader *l, const config_setting_t *g,
+                      const struct conf_key *k)
+{
+    const char *ns;
+    size_t i;
+
+    for (i = 0; i < k->nnamespaces; i++) {
+        ns = k->namespaces[i];
+        if (ns == NULL || *ns == '\0' || strlen(ns) > 64 ||
+            strspn(ns, CONF_NAMESPACE_CHARS) != strlen(ns))
+            conf_error(l, config_setting_get_member(g, "namespaces"),
+                       "namespace \"%.64s\" must be 1 to 64 letters, digits "
+                       "or . _ @ + -",
+                       ns ? ns : "");
+    }
+}
+
 static const char *const conf_key_members[] = {
     "name", "type", "token", "rotation", "namespaces", NULL};
 static const char *const conf_rotation_members[] = {
@@ -453,6 +476,7 @@ conf_read_key(struct loader *l, const config_setting_t *g, struct conf_key *k,
     }
     conf_read_rotation(l, g, &k->rotation);
     k->namespaces = conf_strings(l, g, "namespaces", &k->nnamespaces);
+    conf_check_namespaces(l, g, k);
 }
 
 static const char *const conf_listener_members[] = {"path", "mode", "owner",

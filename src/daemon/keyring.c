@@ -426,6 +426,53 @@ kr_fail(const char *what, const char *path)
     return CUST_ERR_IO;
 }
 
+/* Whether NAME is a file a keyring holds. */
+static int
+kr_own_name(const char *name)
+{
+    static const char *const suffixes[] = {".pem", ".pub", ".statement",
+                                           ".statement.sig", NULL};
+    size_t n = strlen(name), i, sl;
+
+    if (strcmp(name, "manifest.json") == 0 ||
+        strcmp(name, "allowed_signers") == 0)
+        return 1;
+    for (i = 0; suffixes[i] != NULL; i++) {
+        sl = strlen(suffixes[i]);
+        if (n > sl && strchr(name, '@') != NULL &&
+            strcmp(name + n - sl, suffixes[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Whether DIR may be replaced: it does not exist, or it holds nothing but
+ * the files of a keyring. Anything else is someone's, and stays.
+ */
+static int
+kr_replaceable(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int ok = 1;
+
+    if (d == NULL)
+        return errno == ENOENT ? 1 : kr_fail("cannot open", dir) == 0;
+    while (ok && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        ok = e->d_type == DT_REG && kr_own_name(e->d_name);
+    }
+    closedir(d);
+    if (!ok) {
+        errno = EEXIST;
+        kr_fail("holds files that are not a keyring's; refusing to replace",
+                dir);
+    }
+    return ok;
+}
+
 /* Removes DIR and the regular files in it; nothing else is touched. */
 static int
 kr_remove(const char *dir)
@@ -514,21 +561,35 @@ kr_fill(const struct keyring *k, const char *tmp)
 }
 
 int
-keyring_write(const struct keyring *k, const char *dir)
+keyring_write(const struct keyring *k, const char *path)
 {
-    char tmp[PATH_MAX];
+    char dir[PATH_MAX], tmp[PATH_MAX + 4], why[sizeof(keyring_reason)];
+    const char *base;
+    size_t n = strlen(path);
     struct stat st;
     int rc, exists;
 
-    if (snprintf(tmp, sizeof(tmp), "%s.new", dir) >= (int)sizeof(tmp)) {
+    while (n > 1 && path[n - 1] == '/')
+        n--; /* "keyring/" is "keyring" */
+    if (n >= sizeof(dir)) {
         errno = ENAMETOOLONG;
-        return kr_fail("path too long:", dir);
+        return kr_fail("path too long:", path);
     }
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        errno = EINVAL;
+        return kr_fail("give the keyring a directory of its own, not", path);
+    }
+    snprintf(tmp, sizeof(tmp), "%s.new", dir);
     exists = stat(dir, &st) == 0;
     if (exists && !S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
         return kr_fail("not a directory:", dir);
     }
+    if (!kr_replaceable(dir) || !kr_replaceable(tmp))
+        return CUST_ERR_IO;
     rc = kr_remove(tmp);
     if (rc == 0)
         rc = kr_fill(k, tmp);
@@ -537,8 +598,15 @@ keyring_write(const struct keyring *k, const char *dir)
         rc = kr_fail("cannot exchange it with", dir);
     if (rc == 0 && !exists && rename(tmp, dir) != 0)
         rc = kr_fail("cannot rename it to", dir);
-    if (rc == 0)
-        rc = kr_sync_parent(dir);
+    if (rc != 0) {
+        /* Ours: the new files that did not make it. The first failure is
+         * the one to report. */
+        memcpy(why, keyring_reason, sizeof(why));
+        kr_remove(tmp);
+        memcpy(keyring_reason, why, sizeof(why));
+        return rc;
+    }
+    rc = kr_sync_parent(dir);
     if (rc == 0 && exists)
         rc = kr_remove(tmp); /* the old keyring */
     return rc;

@@ -49,9 +49,10 @@ time_t keyring_next_change(const struct keyring *k);
  * Writes K as directory DIR, replacing what is there in one step: the
  * files go into DIR.new, are synced, and DIR.new is exchanged with DIR
  * (renameat2 RENAME_EXCHANGE; DIR.new then holds the old files and is
- * removed). A DIR.new left by a crash is removed first; only regular
- * files are ever removed from it. Returns 0, or CUST_ERR_IO with errno
- * set and the path in keyring_error().
+ * removed). DIR and a DIR.new left by a crash may be replaced only when
+ * they hold nothing but a keyring's files: a directory with anything else
+ * in it is refused and left as it is, as are "." and "..". Returns 0, or
+ * CUST_ERR_IO with errno set and the reason in keyring_error().
  */
 int keyring_write(const struct keyring *k, const char *dir);
 

@@ -362,6 +362,7 @@ keystate_begin_destroy(struct keystate_key *k, uint32_t v)
     struct keystate_version *kv = keystate_version(k, v);
 
     if (kv == NULL || kv->intent != KEYSTATE_INTENT_NONE ||
+        kv->destroyed != 0 ||
         (kv->state != KEYSTATE_RETIRED && kv->state != KEYSTATE_REVOKED))
         return CUST_ERR_ARG;
     kv->intent = KEYSTATE_INTENT_DESTROY;

@@ -255,6 +255,23 @@ open_state(struct daemon *d)
  * What a reload may not change, because it was set up at start: the
  * keys, their tokens, the socket and the audit log. NULL if unchanged.
  */
+/* Whether key A and B are the same in everything but their grants. */
+static int
+reload_same_key(const struct conf_key *a, const struct conf_key *b)
+{
+    size_t i;
+
+    if (strcmp(a->name, b->name) != 0 || a->type != b->type ||
+        strcmp(a->token->name, b->token->name) != 0 ||
+        memcmp(&a->rotation, &b->rotation, sizeof(a->rotation)) != 0 ||
+        a->nnamespaces != b->nnamespaces)
+        return 0;
+    for (i = 0; i < a->nnamespaces; i++)
+        if (strcmp(a->namespaces[i], b->namespaces[i]) != 0)
+            return 0;
+    return 1;
+}
+
 static const char *
 reload_fixed_part(const struct conf *old, const struct conf *new)
 {
@@ -262,12 +279,13 @@ reload_fixed_part(const struct conf *old, const struct conf *new)
 
     if (old->nkeys != new->nkeys)
         return "the keys changed; restart to change keys";
-    for (i = 0; i < old->nkeys; i++) {
-        if (strcmp(old->keys[i].name, new->keys[i].name) != 0 ||
-            old->keys[i].type != new->keys[i].type ||
-            strcmp(old->keys[i].token->name, new->keys[i].token->name) != 0)
-            return "the keys changed; restart to change keys";
-    }
+    for (i = 0; i < old->nkeys; i++)
+        if (!reload_same_key(&old->keys[i], &new->keys[i]))
+            return "the keys, their rotation or namespaces changed; "
+                   "restart to change keys";
+    if (strcmp(old->state_path, new->state_path) != 0 ||
+        strcmp(old->keyring_path, new->keyring_path) != 0)
+        return "the state file or keyring path changed; restart for that";
     if ((old->user == NULL) != (new->user == NULL) ||
         (old->user != NULL && strcmp(old->user, new->user) != 0))
         return "the user changed; restart to change it";

@@ -356,6 +356,19 @@ echo "== export keyring"
 "$ctl" export keyring "$work/exported" -c "$work/custodiand.conf" \
     >/dev/null || fail "export keyring"
 diff -r "$kr" "$work/exported" >&2 || fail "the export differs"
+# A directory that is not a keyring is never replaced.
+mkdir "$work/precious"
+echo keep >"$work/precious/notes.txt"
+for dir in "$work/precious" "$work/precious/" .; do
+    rc=0
+    "$ctl" export keyring "$dir" -c "$work/custodiand.conf" \
+        >/dev/null 2>"$work/err" || rc=$?
+    [ $rc = 1 ] || fail "export over $dir: exit $rc"
+done
+grep -q "not a keyring's; refusing" "$work/err" ||
+    grep -q "directory of its own" "$work/err" || fail "$(cat "$work/err")"
+[ "$(cat "$work/precious/notes.txt")" = keep ] && [ ! -e "$work/precious.new" ] ||
+    fail "export harmed a directory that was not a keyring"
 
 echo "== 16 clients sign through 5 rotations"
 for i in $(seq 16); do

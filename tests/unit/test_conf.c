@@ -298,15 +298,22 @@ START_TEST(rotation_settings)
                          /* 6 */ "  rotation = { period = \"1d\";\n"
                          /* 7 */ "    publish_ahead = \"2d\"; }; },\n"
                          /* 8 */ "  { name = \"c\"; type = \"ed25519\";\n"
-                         /* 9 */ "  rotation = { verify_for = \"1d\"; }; } );\n"
-                         /* 10 */ "keyring = \"relative/dir\";\n");
+                         /* 9 */ "  rotation = { verify_for = \"1d\"; }; },\n"
+                         /* 10 */ "  { name = \"d\"; type = \"ed25519\";\n"
+                         /* 11 */ "  namespaces = [ \"a,b\", \"\" ]; } );\n"
+                         /* 12 */ "keyring = \"relative/dir\";\n");
     assert_error(&errs, 4,
                  "period \"30\" is not a duration such as 90d, 12h or 30m");
     assert_error(&errs, 7, "publish_ahead must be shorter than the period");
     assert_error(&errs, 9,
                  "a rotation needs its period, e.g. period = \"30d\"");
-    assert_error(&errs, 10, "keyring must be an absolute path");
-    ck_assert_uint_eq(errs.n, 4);
+    assert_error(&errs, 11,
+                 "namespace \"a,b\" must be 1 to 64 letters, digits or . _ @ "
+                 "+ -");
+    assert_error(&errs, 11,
+                 "namespace \"\" must be 1 to 64 letters, digits or . _ @ + -");
+    assert_error(&errs, 12, "keyring must be an absolute path");
+    ck_assert_uint_eq(errs.n, 6);
     conf_errors_free(&errs);
 }
 END_TEST
