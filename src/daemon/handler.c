@@ -16,6 +16,11 @@
 #include "handler.h"
 #include "log.h"
 
+/* What a client hears of a key it cannot use now: the same whether the
+ * name is unknown or the key has no active version, so that names cannot
+ * be probed. */
+#define HANDLER_NO_KEY "no such key, or it has no active version"
+
 /* Client-supplied text in a record: printable ASCII, \xHH for the rest,
  * so that no value can forge a field or break the one-line format. */
 static json_t *
@@ -238,7 +243,7 @@ handler_pubkey(struct handler_req *r, const struct policy_caller *c)
         wire_put_pubkey_ok(&r->answer, &info, k->spki, k->spkilen);
     } else {
         handler_error(r, rc,
-                      rc == CUST_ERR_KEY_NOT_FOUND ? "no such key" : d.reason);
+                      rc == CUST_ERR_KEY_NOT_FOUND ? HANDLER_NO_KEY : d.reason);
     }
     keystore_release(k);
     handler_commit(r, handler_record(r, "pubkey", &d, rc));
@@ -319,7 +324,7 @@ handler_sign(struct handler_req *r, const struct policy_caller *c)
     const struct keystore_version *k = keystore_acquire(r->env->keys, r->key);
     struct policy_request pr = {.op = CONF_OP_SIGN, .key = r->key};
     struct policy_decision d = {.result = CUST_ERR_DENIED, .grant = -1};
-    const char *why = "no such key";
+    const char *why = HANDLER_NO_KEY;
     int md = 0, scheme = 0, rc = CUST_ERR_KEY_NOT_FOUND;
     json_t *rec;
 
@@ -441,6 +446,8 @@ handler_key_create(void *arg)
 
     buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
     rc = keystore_create(r->env->keys, r->key, clock_now(), &k);
+    if (rc == 0 && r->env->changed != NULL)
+        r->env->changed(r->env->changed_arg);
     rec = handler_admin_record(r, "key-create", r->admin,
                                rc == 0 ? "created" : "refused");
     json_object_set_new(rec, "key", handler_text(r->key, strlen(r->key)));
@@ -478,6 +485,9 @@ handler_versions(struct handler_req *r, const char *name)
     if (rc == 0 && a != NULL)
         handler_keyinfo(a, &info);
     snprintf(info.name, sizeof(info.name), "%s", name);
+    if (keystore_find(r->env->keys, name) != NULL)
+        snprintf(info.type, sizeof(info.type), "%s",
+                 alg_keytype_name(keystore_find(r->env->keys, name)->type));
     /* XXX: a key with more versions shows only its newest 64. */
     first = m && m->n > WIRE_VERSIONS_MAX ? m->n - WIRE_VERSIONS_MAX : 0;
     for (i = first; rc == 0 && m != NULL && i < m->n; i++) {
@@ -545,16 +555,25 @@ handler_key_admin(void *arg)
         [WIRE_KEY_CHANGE] = "key-change",
     };
     struct handler_req *r = arg;
+    const char *why = NULL;
     json_t *rec;
     int rc;
 
     buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
-    if (r->type == WIRE_KEY_ROTATE)
+    if (keystore_find(r->env->keys, r->key) == NULL) {
+        rc = CUST_ERR_KEY_NOT_FOUND;
+        why = "no such key in the configuration";
+    } else if (r->type == WIRE_KEY_ROTATE) {
         rc = handler_key_rotate(r);
-    else if (r->type == WIRE_KEY_CHANGE)
+    } else if (r->type == WIRE_KEY_CHANGE) {
         rc = handler_key_change(r);
-    else
+    } else {
         rc = handler_versions(r, r->key);
+    }
+    /* The keyring shows the change before the admin hears of it. */
+    if (rc == 0 && r->type != WIRE_KEY_VERSIONS && r->env->changed != NULL)
+        r->env->changed(r->env->changed_arg);
+    why = why != NULL ? why : keystore_error();
     rec = handler_admin_record(r, actions[r->type], r->admin,
                                rc == 0 ? "ok" : "refused");
     json_object_set_new(rec, "key", handler_text(r->key, strlen(r->key)));
@@ -567,8 +586,8 @@ handler_key_admin(void *arg)
     }
     if (rc != 0) {
         json_object_set_new(rec, "error", json_string(cust_err_name(rc)));
-        json_object_set_new(rec, "detail", json_string(keystore_error()));
-        handler_error(r, rc, keystore_error());
+        json_object_set_new(rec, "detail", json_string(why));
+        handler_error(r, rc, why);
     }
     handler_commit(r, rec);
 }

@@ -28,6 +28,10 @@ struct handler_env {
     struct keystore *keys;
     struct audit *audit;
     atomic_int degraded; /* the last audit write failed */
+    /* Called on a worker after an admin changed a key's versions, before
+     * the answer: publishes the keyring. NULL: nothing to do. */
+    void (*changed)(void *arg);
+    void *changed_arg;
 };
 
 struct handler_req;

@@ -991,6 +991,14 @@ keystore_signed_at(const struct keystore_version *v, time_t now)
 }
 
 const struct keystore_key *
+keystore_find(const struct keystore *ks, const char *name)
+{
+    const struct ks_key *kk = ks_find(ks, name);
+
+    return kk != NULL ? &kk->k : NULL;
+}
+
+const struct keystore_key *
 keystore_at(const struct keystore *ks, size_t i)
 {
     return i < ks->n ? &ks->keys[i].k : NULL;

@@ -147,6 +147,10 @@ void keystore_release(const struct keystore_version *v);
  */
 time_t keystore_signed_at(const struct keystore_version *v, time_t now);
 
+/* The configured key NAME, or NULL. */
+const struct keystore_key *keystore_find(const struct keystore *ks,
+                                         const char *name);
+
 /* The I-th configured key, or NULL past the end. */
 const struct keystore_key *keystore_at(const struct keystore *ks, size_t i);
 

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +44,9 @@ struct daemon {
     struct conf *policy_conf; /* what the policy was built from */
     struct workers *workers;
     struct schedule *sched;
-    struct keyring *published; /* the keyring last written */
-    int pin_refused;           /* a token refused the PIN, or locked it */
+    struct keyring *published;    /* the keyring last written */
+    pthread_mutex_t publish_lock; /* the scheduler and workers publish */
+    int pin_refused;              /* a token refused the PIN, or locked it */
     struct handler_env env;
     struct server *server;
 };
@@ -184,15 +186,12 @@ key_event(void *arg, const struct keystore_event *ev)
         schedule_poke(d->sched);
 }
 
-/*
- * Writes the keyring again if it would differ from the one written last:
- * at start, then after every scheduler tick. Returns when it must look
- * again as time passes (a version's verification ending), 0: never.
- */
+/* Writes the keyring again if it would differ from the one written last.
+ * Returns when it must look again as time passes (a version's
+ * verification ending), 0: never. Under publish_lock. */
 static time_t
-publish_keyring(void *arg)
+publish_locked(struct daemon *d)
 {
-    struct daemon *d = arg;
     struct keystate *snap = keystore_snapshot(d->keys);
     struct keyring *k = NULL;
     time_t next;
@@ -218,6 +217,27 @@ publish_keyring(void *arg)
     keyring_free(d->published);
     d->published = k;
     return next;
+}
+
+/* Publishes at start, after every scheduler tick, and after an admin's
+ * change (publish_now). */
+static time_t
+publish_keyring(void *arg)
+{
+    struct daemon *d = arg;
+    time_t next;
+
+    pthread_mutex_lock(&d->publish_lock);
+    next = publish_locked(d);
+    pthread_mutex_unlock(&d->publish_lock);
+    return next;
+}
+
+/* An admin's change: published before the answer goes. */
+static void
+publish_now(void *arg)
+{
+    publish_keyring(arg);
 }
 
 static int
@@ -247,6 +267,8 @@ open_state(struct daemon *d)
     pthread_rwlock_init(&d->env.policy_lock, NULL);
     d->env.keys = d->keys;
     d->env.audit = d->audit;
+    d->env.changed = publish_now;
+    d->env.changed_arg = d;
     d->policy_conf = d->conf;
     return policy_new(d->conf, &d->env.policy) != 0 ? -1 : 0;
 }
@@ -391,7 +413,7 @@ shut_down(struct daemon *d)
 int
 main(int argc, char **argv)
 {
-    struct daemon d = {0};
+    struct daemon d = {.publish_lock = PTHREAD_MUTEX_INITIALIZER};
     int rc = 1;
 
     log_init("custodiand", LOG_LEVEL_INFO);

@@ -393,7 +393,7 @@ cmd_sign(int nfiles, char **files, struct opts *o)
                     strerror(errno));
         else if (rc != 0 && rc != CUST_ERR_KEYTYPE)
             refused(files[i], rc, c);
-        else
+        else if (rc == 0)
             printf("%s\n", out);
         if (rc != 0)
             status = EXIT_FAIL;
@@ -608,7 +608,8 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd, "verify") == 0) {
         if (o.pubkey == NULL || o.signature == NULL || optind + 1 != argc)
-            return usage_error("verify needs --pubkey, --signature and FILE",
+            return usage_error("verify needs --pubkey PUB.pem or --keyring "
+                               "DIR, --signature SIG and FILE",
                                NULL);
         return cmd_verify(argv[optind], &o);
     }

@@ -522,7 +522,7 @@ admin_keys(struct cust_conn *c)
     for (i = 0; i < n; i++) {
         if (keys[i].version == 0)
             printf("%-20s %-10s %7s  %s\n", keys[i].name, keys[i].type, "-",
-                   "(not created: custodianctl key create)");
+                   "(no active version: see custodianctl key versions)");
         else
             printf("%-20s %-10s %7u  %s\n", keys[i].name, keys[i].type,
                    keys[i].version, keys[i].fingerprint);

@@ -109,8 +109,6 @@ sk_der(const char *path, const struct sign_keyring_args *a, struct sk_input *in)
     strcpy(in->key, a->key);
     in->sig.md = alg_digest_from_name(a->digest);
     in->sig.time = time(NULL);
-    if (a->at != NULL && verifier_parse_time(a->at, &in->sig.time) != 0)
-        return -1;
     return 0;
 }
 
@@ -126,16 +124,18 @@ sk_input(const char *file, const struct sign_keyring_args *a,
 
     if (doc == NULL && a->key == NULL) {
         fprintf(stderr,
-                "custodian-sign: %s is not a JSON bundle: a der "
-                "signature needs --key NAME\n",
+                "custodian-sign: %s is not a JSON bundle; a der signature "
+                "needs --key NAME (an SSH signature is checked with "
+                "ssh-keygen and the keyring's allowed_signers)\n",
                 a->signature);
         return EXIT_USAGE;
     }
     rc = doc != NULL ? sk_bundle(doc, in) : sk_der(a->signature, a, in);
     json_decref(doc);
     if (rc != 0)
-        return sk_unreadable("not a signature custodian-sign wrote (or a "
-                             "bad --at time)",
+        return sk_unreadable(doc != NULL ? "a JSON bundle that lacks a field "
+                                           "custodian-sign writes"
+                                         : "empty or too long for a signature",
                              a->signature);
     in->sig.key = in->key;
     in->sig.sig = in->sigbuf;
@@ -162,21 +162,43 @@ sign_keyring_verify(const char *file, const struct sign_keyring_args *a)
     struct verifier *v = NULL;
     char why[VERIFIER_WHY_MAX];
     uint32_t version = 0;
-    int rc;
+    time_t at = 0;
+    int rc, bundle;
 
+    if (a->at != NULL && verifier_parse_time(a->at, &at) != 0) {
+        fprintf(stderr,
+                "custodian-sign: --at %s: not a UTC time such as "
+                "2026-10-30T12:00:00Z\n",
+                a->at);
+        return EXIT_USAGE;
+    }
+    if (a->anchor != NULL && strncmp(a->anchor, "SHA256:", 7) != 0) {
+        fprintf(stderr,
+                "custodian-sign: --anchor %s: not a fingerprint "
+                "such as SHA256:IOytUl... (see the manifest)\n",
+                a->anchor);
+        return EXIT_USAGE;
+    }
     if (verifier_open(a->keyring, &v, why) != 0)
         return sk_unreadable(why, a->keyring);
     rc = sk_input(file, a, &in);
+    bundle = in.sig.version != 0; /* only a bundle names its version */
     if (rc != EXIT_OK) {
         verifier_free(v);
         return rc;
     }
     in.sig.anchor = a->anchor;
     in.sig.now = time(NULL);
+    if (!bundle && a->at != NULL)
+        in.sig.time = at;
     rc = verifier_check(v, &in.sig, &version, why);
     verifier_free(v);
     if (rc != 0) {
-        printf("%s: BAD signature [%s]: %s\n", file, cust_err_name(rc), why);
+        printf("%s: BAD signature [%s]: %s%s\n", file, cust_err_name(rc), why,
+               rc == CUST_ERR_NOT_VALID && !bundle && a->at == NULL
+                   ? " (a der signature carries no time: it was checked as "
+                     "made now; give --at)"
+                   : "");
         return rc == CUST_ERR_PROTOCOL ? EXIT_USAGE : EXIT_FAIL;
     }
     printf("%s: good signature by %s version %u\n", file, in.key, version);

@@ -107,7 +107,7 @@ echo "ok: custodiand runs as nobody with CAP_SYS_PTRACE only"
 
 # Keys are made by an admin, not by the start: until then, none signs.
 export CUSTODIAN_ADMIN_SOCKET=$work/run/admin.sock
-"$ctl" keys | grep -q '^release .* -  (not created' ||
+"$ctl" keys | grep -q '^release .* -  (no active version' ||
     fail "a key exists before it was created: $("$ctl" keys)"
 rc=0
 CUSTODIAN_SOCKET=$work/run/sign.sock "$sign" pubkey --key release \

@@ -219,7 +219,14 @@ ssh_good v1a $t0
 
 echo "== admin commands"
 "$ctl" key rotate manual | grep -q "manual version 2" || fail "rotate"
+# The keyring holds the new version by the time the command returns.
+jq -e '.keys[] | select(.name == "manual") | .versions[1].state == "active"' \
+    "$kr/manifest.json" >/dev/null || fail "rotate returned before publishing"
 signed_by manual 2
+rc=0
+"$ctl" key versions nosuch >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q "CUST_ERR_KEY_NOT_FOUND.*no such key in the configuration" \
+    "$work/err" || fail "key versions of an unknown key: rc $rc $(cat "$work/err")"
 rc=0
 "$ctl" key destroy manual@1 2>"$work/err" || rc=$?
 [ $rc = 2 ] && grep -q -- "--confirm manual@1" "$work/err" ||
@@ -270,6 +277,9 @@ verify_der m2 "$(iso $R)" manual sha384 >"$work/out" || rc=$?
     fail "a signature dated at the revocation verifies: $(cat "$work/out")"
 "$ctl" key destroy manual@1 --confirm manual@1 >/dev/null ||
     fail "destroy of a retired version"
+rc=0
+"$ctl" key destroy manual@1 --confirm manual@1 >/dev/null 2>&1 || rc=$?
+[ $rc = 1 ] || fail "a destroyed version destroyed again: rc $rc"
 grep -q '"action":"key-change"' "$work/audit.log" ||
     fail "admin change not audited"
 # brief verifies for a day after retirement only: then it leaves
