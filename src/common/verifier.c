@@ -369,7 +369,8 @@ vf_chain(const struct verifier *v, const json_t *key, const json_t *ver,
          const char *anchor, char *why)
 {
     const json_t *first = json_array_get(json_object_get(key, "versions"), 0);
-    const json_t *by, *o;
+    const json_t *by, *o = NULL;
+    uint32_t trusted, signer = vf_number(ver);
     size_t i;
     int rc;
 
@@ -384,7 +385,13 @@ vf_chain(const struct verifier *v, const json_t *key, const json_t *ver,
         return vf_fail(why, CUST_ERR_CHAIN,
                        "the trusted key %s is no version of key \"%s\"", anchor,
                        vf_text(key, "name"));
+    trusted = vf_number(o);
     while (strcmp(vf_text(ver, "fingerprint"), anchor) != 0) {
+        if (vf_number(ver) < trusted)
+            return vf_fail(why, CUST_ERR_CHAIN,
+                           "the trusted version %u does not vouch, through "
+                           "the statements, for version %u, which signed",
+                           trusted, signer);
         if ((rc = vf_link(v, key, ver, &by, why)) != 0)
             return rc;
         ver = by;

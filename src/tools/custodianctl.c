@@ -438,23 +438,35 @@ struct admin_args {
 static int
 admin_parse(int argc, char **argv, struct admin_args *a)
 {
-    int i;
+    static const char *const valued[] = {"--admin-socket", "--reason",
+                                         "--confirm", NULL};
+    const char **slot[] = {&a->path, &a->reason, &a->confirm};
+    const char *arg, *eq;
+    size_t i, n;
+    int k;
 
     memset(a, 0, sizeof(*a));
     a->path = getenv("CUSTODIAN_ADMIN_SOCKET");
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--admin-socket") == 0 && i + 1 < argc)
-            a->path = argv[++i];
-        else if (strcmp(argv[i], "--ssh") == 0)
+    for (k = 1; k < argc; k++) {
+        arg = argv[k];
+        eq = strchr(arg, '=');
+        n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        for (i = 0; valued[i] != NULL; i++)
+            if (strlen(valued[i]) == n && strncmp(arg, valued[i], n) == 0)
+                break;
+        if (valued[i] != NULL && eq != NULL) {
+            *slot[i] = eq + 1; /* --reason=TEXT */
+        } else if (valued[i] != NULL) {
+            if (k + 1 >= argc)
+                return usage_error("a value must follow", arg);
+            *slot[i] = argv[++k];
+        } else if (strcmp(arg, "--ssh") == 0) {
             a->ssh = 1;
-        else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
-            a->reason = argv[++i];
-        else if (strcmp(argv[i], "--confirm") == 0 && i + 1 < argc)
-            a->confirm = argv[++i];
-        else if (argv[i][0] == '-' || a->nwords == 3)
-            return usage_error("unexpected argument", argv[i]);
-        else
-            a->words[a->nwords++] = argv[i];
+        } else if (arg[0] == '-' || a->nwords == 3) {
+            return usage_error("unexpected argument", arg);
+        } else {
+            a->words[a->nwords++] = arg;
+        }
     }
     if (a->path == NULL || *a->path == '\0')
         a->path = CUST_ADMIN_SOCKET_DEFAULT;
@@ -585,8 +597,15 @@ admin_key_check(const struct admin_args *a, char *name, size_t len, uint32_t *v)
         return usage_error("key revoke needs --reason TEXT (it goes into "
                            "the keyring and the audit log)",
                            NULL);
-    if (strcmp(sub, "destroy") == 0 &&
-        (a->confirm == NULL || strcmp(a->confirm, a->words[2]) != 0)) {
+    if (strcmp(sub, "destroy") == 0 && a->confirm != NULL &&
+        strcmp(a->confirm, a->words[2]) != 0) {
+        fprintf(stderr,
+                "custodianctl: --confirm %s does not name the version to "
+                "destroy, %s; nothing was done\n",
+                a->confirm, a->words[2]);
+        return EXIT_USAGE;
+    }
+    if (strcmp(sub, "destroy") == 0 && a->confirm == NULL) {
         fprintf(stderr,
                 "custodianctl: destroying %s deletes its private key from "
                 "the token for good;\nto go ahead, repeat the version: "

@@ -324,6 +324,14 @@ rc=0
     "$work/v4a" >"$work/out" || rc=$?
 [ $rc = 1 ] && grep -q "CUST_ERR_CHAIN.*version $((n - 1))" "$work/out" ||
     fail "a forged statement went unnoticed: $(cat "$work/out")"
+# Trust runs forward only: a later version vouches for no earlier one.
+nfpr=$(jq -r --argjson n "$n" '.keys[0].versions[] | select(.version == $n) |
+    .fingerprint' "$kr/manifest.json")
+rc=0
+"$sign" verify --keyring "$kr" --anchor "$nfpr" \
+    --signature "$work/v1a.sig.json" "$work/v1a" >"$work/out" || rc=$?
+[ $rc = 1 ] && grep -q "CUST_ERR_CHAIN.*does not vouch" "$work/out" ||
+    fail "a later anchor vouched for version 1: $(cat "$work/out")"
 mfpr=$(jq -r '.keys[1].versions[0].fingerprint' "$kr/manifest.json")
 rc=0
 "$sign" verify --keyring "$kr" --anchor "$mfpr" \
