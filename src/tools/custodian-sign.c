@@ -20,8 +20,8 @@
 #include "custodian/client.h"
 #include "buf.h"
 #include "pubkey.h"
-#include "sigenc.h"
 #include "sign_keyring.h"
+#include "sshsig.h"
 
 /* Exit codes, documented in docs/custodian-sign.md. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -140,65 +140,30 @@ key_blob(const uint8_t *spki, size_t len, struct buf *blob, EVP_PKEY **pkey)
     return pubkey_ssh_blob(*pkey, blob);
 }
 
-/*
- * What SSH signs for a file (PROTOCOL.sshsig): the magic, the namespace,
- * an empty reserved field, the hash algorithm and the file's SHA-512.
- */
-static void
-sshsig_preimage(struct buf *b, const char *ns, const uint8_t *h, size_t hlen)
-{
-    buf_put(b, "SSHSIG", 6);
-    buf_put_cstring(b, ns);
-    buf_put_cstring(b, "");
-    buf_put_cstring(b, "sha512");
-    buf_put_string(b, h, hlen);
-}
-
-/* Asks the daemon to sign PREIMAGE the way SSH does for KEY's type, and
- * appends the SSH signature blob (type name, then the signature). */
+/* Asks the daemon to sign PREIMAGE the way SSH does for KEY's TYPE, and
+ * appends the SSH signature blob (algorithm name, then the signature). */
 static int
 sshsig_sign(struct cust_conn *c, const char *key, const char *type,
             const struct buf *pre, const struct opts *o, struct buf *sig)
 {
+    enum alg_keytype kt = (enum alg_keytype)alg_keytype_from_name(type);
+    enum alg_digest md = sshsig_digest(kt, 0);
     struct cust_sign_req r = {key,  NULL,  pre->data, pre->len,
                               NULL, o->ns, o->context};
     struct cust_signature s;
-    const char *name = "ssh-ed25519";
-    uint8_t digest[64], raw[96];
-    struct buf inner;
-    size_t half = 0;
+    uint8_t digest[ALG_DIGEST_MAX];
     int rc;
 
-    if (strcmp(type, "ed25519") != 0) {
-        const EVP_MD *md = strcmp(type, "ecdsa-p256") == 0   ? EVP_sha256()
-                           : strcmp(type, "ecdsa-p384") == 0 ? EVP_sha384()
-                                                             : EVP_sha512();
-        EVP_Digest(pre->data, pre->len, digest, NULL, md, NULL);
+    if (md != ALG_DIGEST_NONE) {
+        rc = alg_digest_compute(md, pre->data, pre->len, digest);
+        if (rc != 0)
+            return rc;
         r.data = digest;
-        r.len = (size_t)EVP_MD_get_size(md);
-        r.digest = r.len == 32 ? "sha256" : r.len == 48 ? "sha384" : "sha512";
-        name = r.len == 32   ? "ecdsa-sha2-nistp256"
-               : r.len == 48 ? "ecdsa-sha2-nistp384"
-                             : "rsa-sha2-512";
-        half = strncmp(type, "ecdsa", 5) == 0 ? r.len : 0;
+        r.len = alg_digest_len(md);
+        r.digest = alg_digest_name(md);
     }
     rc = cust_sign(c, &r, &s);
-    if (rc != 0)
-        return rc;
-    buf_put_cstring(sig, name);
-    if (half == 0)
-        return buf_put_string(sig, s.sig, s.siglen);
-    /* ECDSA: DER from the daemon, mpint r and s for SSH (RFC 5656). */
-    rc = sigenc_ecdsa_raw(s.sig, s.siglen, half, raw);
-    if (rc != 0)
-        return rc;
-    buf_init(&inner, 256);
-    buf_put_mpint(&inner, raw, half);
-    buf_put_mpint(&inner, raw + half, half);
-    rc = buf_status(&inner) ? buf_status(&inner)
-                            : buf_put_string(sig, inner.data, inner.len);
-    buf_free(&inner);
-    return rc;
+    return rc != 0 ? rc : sshsig_put_signature(sig, kt, md, s.sig, s.siglen);
 }
 
 /* Writes the armored SSH signature, base64 wrapped at 70 columns. */
@@ -241,7 +206,7 @@ sign_sshsig(struct cust_conn *c, const struct cust_key *info,
     buf_init(&sig, 2048);
     buf_init(&pub, 4096);
     buf_init(&blob, 8192);
-    sshsig_preimage(&pre, o->ns, h, hlen);
+    sshsig_put_preimage(&pre, o->ns, ALG_DIGEST_SHA512, h, hlen);
     rc = key_blob(spki, spkilen, &pub, &pkey);
     if (rc == 0)
         rc = sshsig_sign(c, info->name, info->type, &pre, o, &sig);
