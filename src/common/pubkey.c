@@ -17,7 +17,6 @@
 #include "pubkey.h"
 
 /* Limit on an SSH public key blob: an RSA-16384 key fits comfortably. */
-#define PUBKEY_SSH_BLOB_MAX 4096
 
 static const char *
 pubkey_ec_group(enum alg_keytype type)

@@ -49,6 +49,9 @@ int pubkey_spki_pem(EVP_PKEY *key, char **out);
 struct buf;
 int pubkey_ssh_blob(EVP_PKEY *key, struct buf *out);
 
+/* Room for any blob pubkey_ssh_blob() writes. */
+#define PUBKEY_SSH_BLOB_MAX 4096
+
 /*
  * One authorized_keys-style line: "TYPE BASE64 COMMENT" (COMMENT may be
  * NULL), NUL-terminated without a newline, caller frees.

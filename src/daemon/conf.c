@@ -838,7 +838,8 @@ static const char *const conf_limits_members[] = {
 static const char *const conf_top_members[] = {
     "tokens", "keys", "listeners", "identities", "admins", "audit",
     "limits", "user", "state",     "keyring",    NULL};
-static const char *const conf_listeners_members[] = {"sign", "admin", NULL};
+static const char *const conf_listeners_members[] = {"sign", "admin", "agent",
+                                                     NULL};
 
 static void
 conf_read_listeners(struct loader *l)
@@ -853,8 +854,17 @@ conf_read_listeners(struct loader *l)
         conf_read_listener(l, s, &l->conf->sign);
     if ((s = config_setting_get_member(g, "admin")) != NULL)
         conf_read_listener(l, s, &l->conf->admin);
-    if (strcmp(l->conf->sign.path, l->conf->admin.path) == 0)
-        conf_error(l, g, "the sign and admin sockets need different paths");
+    if ((s = config_setting_get_member(g, "agent")) != NULL) {
+        l->conf->agent.mode = 0660;
+        conf_read_listener(l, s, &l->conf->agent);
+        if (l->conf->agent.path == NULL)
+            conf_error(l, s, "the agent socket needs its path");
+    }
+    if (strcmp(l->conf->sign.path, l->conf->admin.path) == 0 ||
+        (l->conf->agent.path != NULL &&
+         (strcmp(l->conf->agent.path, l->conf->sign.path) == 0 ||
+          strcmp(l->conf->agent.path, l->conf->admin.path) == 0)))
+        conf_error(l, g, "the sockets need different paths");
 }
 
 static void
@@ -1107,6 +1117,7 @@ conf_free(struct conf *c)
     free(c->admins);
     free(c->sign.path);
     free(c->admin.path);
+    free(c->agent.path);
     free(c->audit_path);
     free(c->state_path);
     free(c->keyring_path);

@@ -122,6 +122,8 @@ struct conf {
     struct conf_key *keys;
     size_t nkeys;
     struct conf_listener sign, admin;
+    struct conf_listener agent;       /* the OpenSSH agent socket; path NULL:
+                                         none */
     struct conf_identity *identities; /* tried in file order */
     size_t nidentities;
     struct conf_identity *admins; /* callers of the admin socket */

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "agent.h"
 #include "custodian/error.h"
 #include "clock.h"
 #include "handler.h"
@@ -23,7 +24,7 @@
 
 /* Client-supplied text in a record: printable ASCII, \xHH for the rest,
  * so that no value can forge a field or break the one-line format. */
-static json_t *
+json_t *
 handler_text(const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -50,7 +51,7 @@ handler_text(const char *s, size_t len)
     return j;
 }
 
-static json_t *
+json_t *
 handler_hex(const uint8_t *p, size_t n)
 {
     char out[2 * WIRE_DATA_MAX + 1];
@@ -77,7 +78,7 @@ handler_exe_sha256(void *arg, uint8_t out[32])
     return peer_exe_sha256(arg, out);
 }
 
-static void
+void
 handler_policy_caller(const struct peer *p, struct policy_caller *c)
 {
     memset(c, 0, sizeof(*c));
@@ -103,7 +104,7 @@ handler_latency_us(const struct timespec *start)
 }
 
 /* The record's common part: who asked what, and what was decided. */
-static json_t *
+json_t *
 handler_record(struct handler_req *r, const char *op,
                const struct policy_decision *d, int rc)
 {
@@ -126,13 +127,17 @@ handler_record(struct handler_req *r, const char *op,
     return rec;
 }
 
-/* Replaces whatever answer REQ had with an ERROR frame. */
-static void
+/* Replaces whatever answer REQ had with an ERROR frame (an agent's
+ * failure reply on the agent socket). */
+void
 handler_error(struct handler_req *r, int code, const char *message)
 {
     buf_free(&r->answer);
     buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
-    wire_put_error(&r->answer, code, message);
+    if (r->agent)
+        agent_put_failure(&r->answer);
+    else
+        wire_put_error(&r->answer, code, message);
 }
 
 /*
@@ -168,7 +173,7 @@ handler_audited(void *arg, int status, uint64_t seq)
 }
 
 /* Submits REC for REQ; the answer goes when the record is durable. */
-static void
+void
 handler_commit(struct handler_req *r, json_t *rec)
 {
     json_object_set_new(rec, "latency_us",
@@ -385,6 +390,12 @@ handler_run(void *arg)
      * under them until the record is made. */
     pthread_rwlock_rdlock(&env->policy_lock);
     switch (r->type) {
+    case AGENT_REQUEST_IDENTITIES:
+        agent_list(r, &c);
+        break;
+    case AGENT_SIGN_REQUEST:
+        agent_sign(r, &c);
+        break;
     case WIRE_LIST:
         handler_list(r, &c);
         break;

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "audit.h"
 #include "buf.h"
 #include "keystore.h"
@@ -36,6 +38,10 @@ struct handler_env {
 
 struct handler_req;
 
+/* Longest SSH public key blob an agent request may name (RSA-4096 takes
+ * 535 bytes). */
+#define HANDLER_BLOB_MAX 1024
+
 /* Called once per request, on the audit writer's thread or the worker's,
  * when REQ->answer holds the frame to send. */
 typedef void (*handler_done_fn)(struct handler_req *req);
@@ -49,6 +55,10 @@ struct handler_req {
     struct wire_key_change change; /* for WIRE_KEY_CHANGE */
     struct wire_sign sign;         /* for WIRE_SIGN; data points to DATA */
     uint8_t data[WIRE_DATA_MAX];
+    int agent;                      /* from the agent socket */
+    uint8_t blob[HANDLER_BLOB_MAX]; /* agent SIGN: the key blob */
+    size_t bloblen;
+    uint32_t flags;        /* agent SIGN: its flags */
     struct timespec start; /* when the request arrived */
     struct buf answer;     /* the answer frame, filled by the handler */
     handler_done_fn done;
@@ -94,6 +104,21 @@ void handler_key_create(void *req);
  * event callback. req->done as for handler_run().
  */
 void handler_key_admin(void *req);
+
+/*
+ * The parts of a request's handling that the agent front end (agent.h)
+ * shares with the native one, on the worker thread: client text and bytes
+ * for a record (escaped, hex), the caller as the policy sees it, a
+ * record's common fields, an error answer, and the commit that releases
+ * the answer once the record is durable.
+ */
+json_t *handler_text(const char *s, size_t len);
+json_t *handler_hex(const uint8_t *p, size_t n);
+void handler_policy_caller(const struct peer *p, struct policy_caller *c);
+json_t *handler_record(struct handler_req *r, const char *op,
+                       const struct policy_decision *d, int rc);
+void handler_error(struct handler_req *r, int code, const char *message);
+void handler_commit(struct handler_req *r, json_t *rec);
 
 /*
  * Copies the name of the admin identity PEER is into NAME (LEN bytes) and

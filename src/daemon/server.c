@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "agent.h"
 #include "custodian/error.h"
 #include "log.h"
 #include "keystore.h"
@@ -47,6 +48,7 @@ struct conn {
     int close_after;                    /* close once the answers are out */
     unsigned refusals;                  /* frames refused so far */
     int admin;                          /* on the admin socket */
+    int agent;                          /* on the agent socket */
     char admin_name[CONF_NAME_MAX + 1]; /* the admin identity */
     struct req *head, *tail;
     unsigned pending;
@@ -59,7 +61,7 @@ struct server {
     void *reload_arg;
     struct workers *workers;
     struct event_base *base;
-    struct evconnlistener *listener, *admin_listener;
+    struct evconnlistener *listener, *admin_listener, *agent_listener;
     struct event *wake, *sigterm, *sigint, *sighup;
     pthread_mutex_t lock; /* guards the completed list */
     struct req *completed;
@@ -165,6 +167,7 @@ conn_push(struct conn *c)
     if (r == NULL)
         return NULL;
     r->conn = c;
+    r->h.agent = c->agent;
     r->h.peer = &c->peer;
     r->h.env = c->srv->env;
     r->h.done = complete;
@@ -535,11 +538,46 @@ conn_admin_dispatch(struct conn *c, uint8_t type, struct buf *body)
     }
 }
 
+/*
+ * The agent socket: listing and signing go to a worker; anything else,
+ * adding keys or a PKCS#11 provider, locking, is refused with a failure
+ * reply and audited, and the connection stays.
+ */
+static void
+conn_agent_dispatch(struct conn *c, uint8_t type, struct buf *body)
+{
+    struct req *r;
+    int rc;
+
+    if (type != AGENT_REQUEST_IDENTITIES && type != AGENT_SIGN_REQUEST) {
+        conn_refuse(c, type, CUST_ERR_UNKNOWN_MESSAGE,
+                    "the agent socket lists and signs, nothing else");
+        return;
+    }
+    if ((r = conn_push(c)) == NULL) {
+        c->close_after = 1;
+        return;
+    }
+    r->h.type = type;
+    rc = type == AGENT_SIGN_REQUEST ? agent_get_sign(body, &r->h)
+                                    : wire_get_empty(body);
+    if (rc == 0)
+        rc = workers_submit(c->srv->workers, handler_run, &r->h);
+    if (rc != 0)
+        handler_refuse(&r->h, rc,
+                       rc == CUST_ERR_BUSY ? "daemon busy; retry"
+                                           : "malformed agent request");
+}
+
 static void
 conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
 {
     char payload[WIRE_MESSAGE_MAX + 1];
 
+    if (c->agent) {
+        conn_agent_dispatch(c, type, body);
+        return;
+    }
     if (!c->hello && type != WIRE_HELLO) {
         conn_refuse(c, type, CUST_ERR_PROTOCOL, "HELLO must come first");
         c->close_after = 1;
@@ -639,8 +677,9 @@ on_event(struct bufferevent *bev, short what, void *arg)
 
 /* Sets up a connection on FD; ADMIN for the admin socket. */
 static void
-conn_accept(struct server *s, evutil_socket_t fd, int admin)
+conn_accept(struct server *s, evutil_socket_t fd, int kind)
 {
+    int admin = kind == 1;
     struct timeval idle = {(time_t)s->conf->limits.idle_timeout, 0};
     struct conn *c;
 
@@ -662,6 +701,8 @@ conn_accept(struct server *s, evutil_socket_t fd, int admin)
     }
     c->srv = s;
     c->admin = admin;
+    c->agent = kind == 2;
+    c->hello = c->agent; /* the agent protocol has no greeting */
     c->next = s->conns;
     if (s->conns != NULL)
         s->conns->prev = c;
@@ -705,6 +746,16 @@ on_accept_admin(struct evconnlistener *l, evutil_socket_t fd,
     (void)sa;
     (void)socklen;
     conn_accept(arg, fd, 1);
+}
+
+static void
+on_accept_agent(struct evconnlistener *l, evutil_socket_t fd,
+                struct sockaddr *sa, int socklen, void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)socklen;
+    conn_accept(arg, fd, 2);
 }
 
 /*
@@ -777,6 +828,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     s->stopping = 1;
     evconnlistener_disable(s->listener);
     evconnlistener_disable(s->admin_listener);
+    if (s->agent_listener != NULL)
+        evconnlistener_disable(s->agent_listener);
     /* Requests already read are answered; no more are read. */
     for (c = s->conns; c != NULL; c = c->next)
         if (c->bev != NULL)
@@ -828,6 +881,23 @@ server_fit_connections(unsigned want)
     return want;
 }
 
+/* The agent socket, when the configuration names one. */
+static int
+server_agent_listen(struct server *s)
+{
+    int fd = server_socket(&s->conf->agent);
+
+    if (fd < 0)
+        return -1;
+    s->agent_listener = evconnlistener_new(s->base, on_accept_agent, s,
+                                           LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    if (s->agent_listener == NULL) {
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
 int
 server_new(const struct conf *conf, struct handler_env *env,
            server_reload_fn reload, void *arg, struct server **out)
@@ -859,6 +929,10 @@ server_new(const struct conf *conf, struct handler_env *env,
                                      LEV_OPT_CLOSE_ON_FREE, -1, fd);
     s->admin_listener = evconnlistener_new(s->base, on_accept_admin, s,
                                            LEV_OPT_CLOSE_ON_FREE, -1, afd);
+    if (conf->agent.path != NULL && server_agent_listen(s) != 0) {
+        server_free(s);
+        return CUST_ERR_IO;
+    }
     s->wake = event_new(s->base, -1, EV_PERSIST, on_wake, s);
     s->sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
@@ -897,6 +971,10 @@ server_free(struct server *s)
     if (s->admin_listener != NULL) {
         evconnlistener_free(s->admin_listener);
         unlink(s->conf->admin.path);
+    }
+    if (s->agent_listener != NULL) {
+        evconnlistener_free(s->agent_listener);
+        unlink(s->conf->agent.path);
     }
     if (s->wake != NULL)
         event_free(s->wake);
