@@ -142,15 +142,21 @@ agent_find(struct handler_req *r)
     return NULL;
 }
 
+/* The digest SSH signs R's data with by a key of TYPE. */
+static enum alg_digest
+agent_digest(const struct handler_req *r, enum alg_keytype type)
+{
+    return sshsig_digest(type, (r->flags & AGENT_RSA_SHA2_256) != 0 &&
+                                   (r->flags & AGENT_RSA_SHA2_512) == 0);
+}
+
 /* Signs R's data as SSH does with V, and puts the SIGN_RESPONSE. */
 static int
 agent_do_sign(struct handler_req *r, const struct keystore_version *v,
               json_t *rec)
 {
     enum alg_keytype type = v->key->type;
-    enum alg_digest md =
-        sshsig_digest(type, (r->flags & AGENT_RSA_SHA2_256) != 0 &&
-                                (r->flags & AGENT_RSA_SHA2_512) == 0);
+    enum alg_digest md = agent_digest(r, type);
     uint8_t digest[ALG_DIGEST_MAX], sig[ALG_SIG_MAX];
     size_t siglen = 0, start;
     struct buf blob;
@@ -185,17 +191,28 @@ agent_do_sign(struct handler_req *r, const struct keystore_version *v,
     return rc;
 }
 
-/* What the policy is asked, from the preimage P of R's data. */
+/*
+ * What the policy is asked: to sign for the namespace of the preimage P
+ * of R's data, or, for data that is not one (an SSH login challenge), for
+ * the operation "ssh-auth", which no grant has unless it says so.
+ */
 static int
 agent_decide(struct handler_req *r, const struct policy_caller *c,
              const struct keystore_version *v, const struct sshsig_preimage *p,
              struct policy_decision *d)
 {
+    enum alg_keytype type = v->key->type;
     struct policy_request pr = {.op = CONF_OP_SIGN,
                                 .key = v->key->name,
                                 .digest = p->md,
-                                .scheme = alg_default_scheme(v->key->type),
+                                .scheme = alg_default_scheme(type),
                                 .ns = p->ns};
+
+    if (p->hash == NULL) {
+        pr.op = CONF_OP_SSH_AUTH;
+        pr.digest = agent_digest(r, type);
+        pr.ns = NULL;
+    }
 
     return policy_decide(r->env->policy, c, &pr, clock_now(),
                          (double)r->start.tv_sec + r->start.tv_nsec / 1e9, d);
@@ -213,11 +230,10 @@ agent_sign(struct handler_req *r, const struct policy_caller *c)
     if (v != NULL)
         snprintf(r->key, sizeof(r->key), "%s", v->key->name);
     snprintf(d.reason, sizeof(d.reason), "%s",
-             v != NULL ? "not an SSH signature request (SSHSIG): the agent "
-                         "signs nothing else"
-                       : "no active version has this public key");
+             "no active version has this public key");
+    /* Not an SSH signature: an SSH login, for "ssh-auth" grants only. */
     if (rc == 0 && sshsig_parse(r->sign.data, r->sign.datalen, &p) != 0)
-        rc = CUST_ERR_DENIED;
+        p = (struct sshsig_preimage){.md = ALG_DIGEST_NONE};
     if (rc == 0)
         rc = agent_decide(r, c, v, &p, &d);
     rec = handler_record(r, "sign", &d, rc);
@@ -234,6 +250,7 @@ agent_sign(struct handler_req *r, const struct policy_caller *c)
     json_object_set_new(rec, "digest",
                         p.hash ? handler_hex(p.hash, p.hashlen)
                                : handler_hex(r->sign.data, r->sign.datalen));
+    json_object_set_new(rec, "ssh_auth", json_boolean(v && p.hash == NULL));
     if (rc == 0)
         rc = agent_do_sign(r, v, rec);
     if (rc != 0) {

@@ -656,6 +656,8 @@ conf_op_bit(const char *name)
         return 1;
     if (strcmp(name, "sign") == 0)
         return 2;
+    if (strcmp(name, "ssh-auth") == 0)
+        return 3;
     return -1;
 }
 
@@ -697,7 +699,7 @@ conf_read_grant(struct loader *l, const config_setting_t *g,
     gr->ops = ops != 0 ? ops : CONF_OP_LIST | CONF_OP_PUBKEY | CONF_OP_SIGN;
     /* A signer needs the public key it signs with (an SSH signature
      * embeds it), and a public key is no secret. */
-    if (gr->ops & CONF_OP_SIGN)
+    if (gr->ops & (CONF_OP_SIGN | CONF_OP_SSH_AUTH))
         gr->ops |= CONF_OP_PUBKEY;
     gr->digests = conf_mask(l, g, "digests", alg_digest_from_name);
     gr->schemes = conf_mask(l, g, "schemes", alg_scheme_from_name);

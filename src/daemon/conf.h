@@ -30,9 +30,11 @@
 
 /* Operations a grant can allow, as bits. */
 enum conf_op {
-    CONF_OP_LIST = 1 << 0,   /* see the key's name */
-    CONF_OP_PUBKEY = 1 << 1, /* read its public key */
-    CONF_OP_SIGN = 1 << 2,   /* sign with it */
+    CONF_OP_LIST = 1 << 0,     /* see the key's name */
+    CONF_OP_PUBKEY = 1 << 1,   /* read its public key */
+    CONF_OP_SIGN = 1 << 2,     /* sign with it */
+    CONF_OP_SSH_AUTH = 1 << 3, /* through the agent, sign what is not an SSH
+                                  signature: an SSH login */
 };
 
 struct conf_token {

@@ -98,6 +98,8 @@ policy_op_name(enum conf_op op)
         return "pubkey";
     case CONF_OP_SIGN:
         return "sign";
+    case CONF_OP_SSH_AUTH:
+        return "ssh-auth";
     default:
         return "unknown";
     }
@@ -195,7 +197,7 @@ policy_uncovered(const struct conf_grant *g, const struct policy_request *r)
         return "key";
     if (!(g->ops & r->op))
         return "operation";
-    if (r->op != CONF_OP_SIGN)
+    if (r->op != CONF_OP_SIGN && r->op != CONF_OP_SSH_AUTH)
         return NULL;
     /* Pure Ed25519 hashes nothing: a digest list does not concern it. */
     if (g->digests != 0 && r->digest != ALG_DIGEST_NONE &&
@@ -203,7 +205,7 @@ policy_uncovered(const struct conf_grant *g, const struct policy_request *r)
         return "digest";
     if (g->schemes != 0 && !(g->schemes & (1u << r->scheme)))
         return "scheme";
-    if (!policy_ns_allowed(g, r->ns))
+    if (r->op == CONF_OP_SIGN && !policy_ns_allowed(g, r->ns))
         return r->ns != NULL ? "namespace" : "namespace (none given)";
     return NULL;
 }
@@ -308,7 +310,7 @@ policy_run(struct policy *p, const struct policy_caller *c,
     d->grant = g;
     snprintf(d->rule, sizeof(d->rule), "%s grant %d (line %d)", id->name, g + 1,
              id->grants[g].line);
-    if (r->op == CONF_OP_SIGN && t == NULL &&
+    if ((r->op == CONF_OP_SIGN || r->op == CONF_OP_SSH_AUTH) && t == NULL &&
         !policy_take(p, &p->buckets[i][g], &id->grants[g], mono))
         return policy_result(d, CUST_ERR_RATE_LIMITED, "%s: rate limit spent",
                              d->rule);

@@ -288,12 +288,14 @@ parse_explain(int argc, char **argv, struct explain_opts *o)
         return usage_error("policy explain needs --uid", NULL);
     if (argc - optind != 2)
         return usage_error("policy explain needs OPERATION and KEY", NULL);
-    o->req.op = strcmp(argv[optind], "list") == 0     ? CONF_OP_LIST
-                : strcmp(argv[optind], "pubkey") == 0 ? CONF_OP_PUBKEY
-                : strcmp(argv[optind], "sign") == 0   ? CONF_OP_SIGN
-                                                      : 0;
+    o->req.op = strcmp(argv[optind], "list") == 0       ? CONF_OP_LIST
+                : strcmp(argv[optind], "pubkey") == 0   ? CONF_OP_PUBKEY
+                : strcmp(argv[optind], "sign") == 0     ? CONF_OP_SIGN
+                : strcmp(argv[optind], "ssh-auth") == 0 ? CONF_OP_SSH_AUTH
+                                                        : 0;
     if (o->req.op == 0)
-        return usage_error("OPERATION is list, pubkey or sign", argv[optind]);
+        return usage_error("OPERATION is list, pubkey, sign or ssh-auth",
+                           argv[optind]);
     o->req.key = argv[optind + 1];
     return 0;
 }

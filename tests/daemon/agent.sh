@@ -5,9 +5,9 @@
 # policy refuses (and its audit record), requests that would change the
 # agent refused while the connection serves on, and a signed git commit
 # that git verifies against the keyring's allowed_signers.
-# Usage: agent.sh CUSTODIAND CUSTODIANCTL
+# Usage: agent.sh CUSTODIAND CUSTODIANCTL AGENT_RAW
 set -euo pipefail
-daemon=$(realpath "$1") ctl=$(realpath "$2")
+daemon=$(realpath "$1") ctl=$(realpath "$2") raw=$(realpath "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/softhsm.sh"
 
@@ -34,7 +34,8 @@ keys = ( { name = "p256"; type = "ecdsa-p256"; },
          { name = "p384"; type = "ecdsa-p384"; },
          { name = "ed"; type = "ed25519"; },
          { name = "rsa"; type = "rsa-2048"; },
-         { name = "gitkey"; type = "ed25519"; namespaces = [ "git" ]; } );
+         { name = "gitkey"; type = "ed25519"; namespaces = [ "git" ]; },
+         { name = "login"; type = "ecdsa-p256"; } );
 listeners = { sign = { path = "$work/sign.sock"; };
               admin = { path = "$work/admin.sock"; };
               agent = { path = "$work/agent.sock"; }; };
@@ -42,7 +43,9 @@ admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = ( { name = "root"; match = { uid = 0; };
                  grants = ( { keys = [ "p256", "p384", "ed", "rsa" ];
                               namespaces = "file"; },
-                            { keys = "gitkey"; namespaces = "git"; } ); } );
+                            { keys = "gitkey"; namespaces = "git"; },
+                            { keys = "login";
+                              operations = [ "list", "ssh-auth" ]; } ); } );
 audit = { path = "$work/audit.log"; };
 state = "$work/keys.state";
 keyring = "$work/keyring";
@@ -56,7 +59,7 @@ for _ in $(seq 200); do
     kill -0 "$pid" 2>/dev/null || fail "custodiand exited at start"
     sleep 0.05
 done
-keys="p256 p384 ed rsa gitkey"
+keys="p256 p384 ed rsa gitkey login"
 for k in $keys; do
     "$ctl" key create $k >/dev/null || fail "key create $k"
     "$ctl" pubkey $k --ssh >"$work/$k.pub"
@@ -67,7 +70,7 @@ ssh-add -L >"$work/listed" || fail "ssh-add -L: $(cat "$work/listed")"
 for k in $keys; do
     grep -q " $k@1\$" "$work/listed" || fail "$k not listed: $(cat "$work/listed")"
 done
-[ "$(wc -l <"$work/listed")" = 5 ] || fail "listed: $(cat "$work/listed")"
+[ "$(wc -l <"$work/listed")" = 6 ] || fail "listed: $(cat "$work/listed")"
 echo "ok: ssh-add lists the keys"
 
 # ssh-keygen signs through the agent (-U: the agent only) and verifies.
@@ -103,10 +106,19 @@ ssh-keygen -q -t ed25519 -N '' -f "$work/outside" >/dev/null
 ! ssh-add "$work/outside" >/dev/null 2>&1 || fail "the agent took a key"
 ! ssh-add -D >/dev/null 2>&1 || fail "the agent removed its keys"
 ! ssh-add -x </dev/null >/dev/null 2>&1 || fail "the agent was locked"
-[ "$(ssh-add -L | wc -l)" = 5 ] || fail "the agent changed"
+[ "$(ssh-add -L | wc -l)" = 6 ] || fail "the agent changed"
 grep -q '"event":"refused".*"error":"CUST_ERR_UNKNOWN_MESSAGE"' \
     "$work/audit.log" || fail "a refused agent request not audited"
 echo "ok: requests to change the agent refused"
+
+# What ssh-add and ssh-keygen never send, and an SSH login, which only the
+# key granted "ssh-auth" signs.
+"$raw" login p256 >/dev/null || fail "raw agent messages"
+grep -q '"key":"login","decision":"allow".*"front":"agent".*"ssh_auth":true' \
+    "$work/audit.log" || fail "the ssh-auth signature not audited"
+grep -q '"key":"p256","decision":"deny".*"reason":"no grant of \\"root\\" allows ssh-auth' \
+    "$work/audit.log" || fail "the refused login not audited"
+echo "ok: malformed agent messages refused, SSH logins for ssh-auth grants only"
 
 # git signs a commit through the agent and verifies it with the keyring.
 git init -q "$work/repo"
