@@ -376,6 +376,19 @@ keyring_build(const struct conf *conf, const struct keystate *s, time_t now,
     return 0;
 }
 
+const char *
+keyring_file(const struct keyring *k, const char *name, size_t *len)
+{
+    size_t i;
+
+    for (i = 0; i < k->n; i++)
+        if (strcmp(k->files[i].name, name) == 0) {
+            *len = k->files[i].len;
+            return k->files[i].data;
+        }
+    return NULL;
+}
+
 int
 keyring_same(const struct keyring *a, const struct keyring *b)
 {

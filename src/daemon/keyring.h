@@ -38,6 +38,11 @@ struct keyring;
 int keyring_build(const struct conf *conf, const struct keystate *s, time_t now,
                   struct keyring **out);
 
+/* The bytes of file NAME of K ("allowed_signers", ...) and their length,
+ * or NULL if K has no such file. They live with K. */
+const char *keyring_file(const struct keyring *k, const char *name,
+                         size_t *len);
+
 /* Whether A and B hold the same files with the same bytes. */
 int keyring_same(const struct keyring *a, const struct keyring *b);
 

@@ -15,4 +15,10 @@
  */
 int ctl_export_keyring(const struct conf *conf, const char *dir);
 
+/*
+ * Prints the keyring's allowed_signers file, built as above, to standard
+ * output: for git's gpg.ssh.allowedSignersFile. Returns 0, or -1.
+ */
+int ctl_export_allowed_signers(const struct conf *conf);
+
 #endif

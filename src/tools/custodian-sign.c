@@ -50,6 +50,9 @@ usage(FILE *f)
             "FILE.sig.json\n"
             "  pubkey --key NAME [--format pem|ssh]\n"
             "      print the key's public key\n"
+            "  ssh-key --key NAME\n"
+            "      the active version as key::TYPE BASE64, for git's\n"
+            "      gpg.ssh.defaultKeyCommand\n"
             "  verify --pubkey PUB.pem --signature SIG [--digest D] FILE\n"
             "      check a der signature offline\n"
             "  verify --keyring DIR --signature FILE.sig.json [--anchor FPR] "
@@ -391,6 +394,42 @@ cmd_pubkey(struct opts *o)
     return rc == 0 ? EXIT_OK : refused(o->key, rc, NULL);
 }
 
+/*
+ * ssh-key: the active version as one line "key::TYPE BASE64 NAME@V", what
+ * git's gpg.ssh.defaultKeyCommand must print: git then signs with
+ * whichever version is active, with no change to its configuration.
+ */
+static int
+cmd_ssh_key(struct opts *o)
+{
+    struct cust_conn *c = NULL;
+    struct cust_key info;
+    uint8_t spki[2048];
+    const uint8_t *p = spki;
+    char comment[96], *line = NULL;
+    EVP_PKEY *key = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (connect_daemon(o, &c) != 0)
+        return EXIT_FAIL;
+    rc = cust_pubkey(c, o->key, &info, spki, sizeof(spki), &len);
+    if (rc != 0) {
+        refused(o->key, rc, c);
+        cust_close(c);
+        return EXIT_FAIL;
+    }
+    cust_close(c);
+    snprintf(comment, sizeof(comment), "%s@%u", info.name, info.version);
+    key = d2i_PUBKEY(NULL, &p, (long)len);
+    rc = key != NULL ? pubkey_ssh_line(key, comment, &line) : CUST_ERR_PROTOCOL;
+    if (rc == 0)
+        printf("key::%s\n", line);
+    free(line);
+    EVP_PKEY_free(key);
+    return rc == 0 ? EXIT_OK : refused(o->key, rc, NULL);
+}
+
 static int
 cmd_verify(const char *file, struct opts *o)
 {
@@ -561,6 +600,11 @@ main(int argc, char **argv)
         if (strcmp(o.format, "pem") != 0 && strcmp(o.format, "ssh") != 0)
             return usage_error("pubkey format must be pem or ssh", o.format);
         return cmd_pubkey(&o);
+    }
+    if (strcmp(cmd, "ssh-key") == 0) {
+        if (o.key == NULL || optind != argc)
+            return usage_error("ssh-key needs --key NAME", NULL);
+        return cmd_ssh_key(&o);
     }
     if (strcmp(cmd, "verify") == 0 && o.keyring != NULL) {
         if (o.signature == NULL || optind + 1 != argc)

@@ -22,6 +22,7 @@
  *   pubkey NAME [--ssh]     a key's public key
  *   reload                  read the configuration again
  *   export keyring DIR      the keyring, from the state file
+ *   export allowed-signers  its allowed_signers file
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -89,6 +90,8 @@ usage(FILE *f)
                "      ask the running daemon, on its admin socket\n"
                "  export keyring DIR [-c FILE]\n"
                "      write the keyring from the state file, offline\n"
+               "  export allowed-signers [-c FILE]\n"
+               "      print its allowed_signers file, for git and ssh-keygen\n"
                "  audit verify FILE...\n"
                "      check the hash chain of audit log files, oldest first\n"
                "  audit tail [-n N] [--no-follow] [--config FILE | LOG]\n"
@@ -680,31 +683,33 @@ cmd_admin(int argc, char **argv)
     return rc;
 }
 
-/* export keyring DIR [-c FILE] */
+/* export keyring DIR [-c FILE], export allowed-signers [-c FILE] */
 static int
 cmd_export(int argc, char **argv)
 {
     const char *path = CONF_DEFAULT_PATH, *dir = NULL;
     struct conf *conf;
-    int i, rc;
+    int i, rc, signers = argc >= 3 && strcmp(argv[2], "allowed-signers") == 0;
 
-    if (argc < 3 || strcmp(argv[2], "keyring") != 0)
-        return usage_error("usage: custodianctl export keyring DIR [-c FILE]",
+    if (argc < 3 || (strcmp(argv[2], "keyring") != 0 && !signers))
+        return usage_error("usage: custodianctl export keyring DIR "
+                           "[-c FILE], or export allowed-signers [-c FILE]",
                            NULL);
     for (i = 3; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
             i + 1 < argc)
             path = argv[++i];
-        else if (argv[i][0] != '-' && dir == NULL)
+        else if (argv[i][0] != '-' && dir == NULL && !signers)
             dir = argv[i];
         else
             return usage_error("unexpected argument", argv[i]);
     }
-    if (dir == NULL)
+    if (dir == NULL && !signers)
         return usage_error("export keyring needs a directory", NULL);
     if ((conf = load(path)) == NULL)
         return EXIT_CONFIG;
-    rc = ctl_export_keyring(conf, dir);
+    rc = signers ? ctl_export_allowed_signers(conf)
+                 : ctl_export_keyring(conf, dir);
     conf_free(conf);
     return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }

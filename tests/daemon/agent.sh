@@ -5,9 +5,9 @@
 # policy refuses (and its audit record), requests that would change the
 # agent refused while the connection serves on, and a signed git commit
 # that git verifies against the keyring's allowed_signers.
-# Usage: agent.sh CUSTODIAND CUSTODIANCTL AGENT_RAW
+# Usage: agent.sh CUSTODIAND CUSTODIANCTL AGENT_RAW CUSTODIAN_SIGN
 set -euo pipefail
-daemon=$(realpath "$1") ctl=$(realpath "$2") raw=$(realpath "$3")
+daemon=$(realpath "$1") ctl=$(realpath "$2") raw=$(realpath "$3") sign=$(realpath "$4")
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/softhsm.sh"
 
@@ -51,6 +51,7 @@ state = "$work/keys.state";
 keyring = "$work/keyring";
 CONF
 export CUSTODIAN_ADMIN_SOCKET=$work/admin.sock SSH_AUTH_SOCK=$work/agent.sock
+export CUSTODIAN_SOCKET=$work/sign.sock
 
 "$daemon" -c "$work/custodiand.conf" 2>"$work/daemon.log" &
 pid=$!
@@ -135,8 +136,42 @@ git verify-commit HEAD 2>"$work/err" || fail "git verify-commit: $(cat "$work/er
 grep -q 'Good "git" signature for gitkey' "$work/err" ||
     fail "verify-commit: $(cat "$work/err")"
 [ "$(git log -1 --format=%G?)" = G ] || fail "git log shows $(git log -1 --format=%G?)"
-cd "$work"
 echo "ok: git commit -S through the agent, git verify-commit with the keyring"
+
+# git asks custodian-sign for the key: after a rotation it signs with the
+# new version, with no change to its configuration, and the commits
+# before and after verify, each against its own version's window.
+git config --unset user.signingkey
+git config gpg.ssh.defaultKeyCommand "$sign ssh-key --key gitkey"
+"$ctl" export allowed-signers -c "$work/custodiand.conf" >"$work/signers" ||
+    fail "export allowed-signers"
+git config gpg.ssh.allowedSignersFile "$work/signers"
+echo two >file
+git commit -q -S -am "second" 2>"$work/err" || fail "git commit: $(cat "$work/err")"
+sleep 1 # the version's window must span a second for allowed_signers
+"$ctl" key rotate gitkey >/dev/null || fail "rotate gitkey"
+echo three >file
+git commit -q -S -am "third" 2>"$work/err" || fail "git commit: $(cat "$work/err")"
+"$ctl" export allowed-signers -c "$work/custodiand.conf" >"$work/signers"
+git verify-commit HEAD~1 2>/dev/null || fail "the commit before the rotation"
+git verify-commit HEAD 2>/dev/null || fail "the commit after the rotation"
+[ "$(git log -2 --format=%GK | sort -u | wc -l)" = 2 ] ||
+    fail "both commits signed by one version: $(git log -2 --format=%GK)"
+grep -q 'gitkey namespaces="git",valid-after="[0-9]*Z",valid-before="[0-9]*Z" ssh-ed25519 .* gitkey@1$' \
+    "$work/signers" || fail "no window for gitkey@1: $(cat "$work/signers")"
+echo "ok: a rotation between two commits; git picked the new version itself"
+
+# A key whose grant leaves out the git namespace: git fails, and says so.
+rc=0
+git -c user.signingkey="key::$(cat "$work/p256.pub")" commit -q -S \
+    --allow-empty -m "refused" 2>"$work/err" || rc=$?
+[ $rc != 0 ] || fail "git signed with a key not granted the git namespace"
+grep -qi "agent refused operation\|couldn't sign" "$work/err" ||
+    fail "git's message: $(cat "$work/err")"
+[ "$(grep -c '"key":"p256","decision":"deny".*"namespace":"git"' "$work/audit.log")" = 2 ] ||
+    fail "git's refused signature not audited"
+cd "$work"
+echo "ok: git refused a signature outside the grant: $(grep -i refused "$work/err" | head -1)"
 
 "$ctl" audit verify "$work/audit.log" >/dev/null || fail "audit chain broken"
 kill "$pid"
