@@ -14,7 +14,8 @@
 #include "sshsig.h"
 #include "token.h"
 
-/* Keys one identities answer lists at most. */
+/* Keys one identities answer lists at most.
+ * XXX: a caller allowed more keys is offered only the first 64. */
 #define AGENT_KEYS_MAX 64
 
 /* Starts a frame of TYPE in OUT; *START is where its length goes. */
