@@ -114,7 +114,7 @@ echo "ok: requests to change the agent refused"
 
 # What ssh-add and ssh-keygen never send, and an SSH login, which only the
 # key granted "ssh-auth" signs.
-"$raw" login p256 >/dev/null || fail "raw agent messages"
+"$raw" login p256 rsa >/dev/null || fail "raw agent messages"
 grep -q '"key":"login","decision":"allow".*"front":"agent".*"ssh_auth":true' \
     "$work/audit.log" || fail "the ssh-auth signature not audited"
 grep -q '"key":"p256","decision":"deny".*"reason":"no grant of \\"root\\" allows ssh-auth' \

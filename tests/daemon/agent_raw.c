@@ -4,7 +4,8 @@
  * unknown messages, garbage key blobs, and an SSH login challenge, which
  * only a key with an "ssh-auth" grant signs.
  *
- * Usage: agent_raw AUTH-KEY OTHER-KEY (key names as listed, without @V)
+ * Usage: agent_raw AUTH-KEY OTHER-KEY RSA-KEY (names as listed, without
+ * @V; RSA-KEY an RSA key that may sign for the namespace "file")
  * Exits 0 when every check passed; prints each failure.
  */
 #include <stdint.h>
@@ -102,22 +103,56 @@ find_blob(int fd, const char *name, uint8_t *out)
     return 0;
 }
 
-/* Sends SIGN_REQUEST for BLOB over DATA; returns the reply's type. */
+static uint8_t answer[4096]; /* the last reply */
+static size_t answer_len;
+
+/* Sends SIGN_REQUEST for BLOB over DATA with FLAGS; the reply's type. */
 static int
-sign(int fd, const uint8_t *blob, size_t blen, const uint8_t *data, size_t dlen)
+sign_flags(int fd, const uint8_t *blob, size_t blen, const uint8_t *data,
+           size_t dlen, uint32_t flags)
 {
-    uint8_t msg[4096], buf[4096];
-    size_t n = 4, len = 0;
+    uint8_t msg[4096];
+    size_t n = 4;
 
     msg[n++] = 13;
     put32(msg + n, (uint32_t)blen), n += 4;
     memcpy(msg + n, blob, blen), n += blen;
     put32(msg + n, (uint32_t)dlen), n += 4;
     memcpy(msg + n, data, dlen), n += dlen;
-    put32(msg + n, 0), n += 4;
+    put32(msg + n, flags), n += 4;
     put32(msg, (uint32_t)(n - 4));
     send(fd, msg, n, 0);
-    return reply(fd, buf, sizeof(buf), &len);
+    return reply(fd, answer, sizeof(answer), &answer_len);
+}
+
+static int
+sign(int fd, const uint8_t *blob, size_t blen, const uint8_t *data, size_t dlen)
+{
+    return sign_flags(fd, blob, blen, data, dlen, 0);
+}
+
+/* Whether the last reply is a signature named NAME. */
+static int
+answer_is(const char *name)
+{
+    size_t n = strlen(name);
+
+    return answer_len > 9 + n && answer[0] == 14 && get32(answer + 5) == n &&
+           memcmp(answer + 9, name, n) == 0;
+}
+
+/* An SSH signature preimage for "file" over a SHA-512 hash. */
+static size_t
+preimage(uint8_t *out)
+{
+    static const uint8_t head[] = {'S', 'S', 'H', 'S', 'I', 'G', 0,   0,
+                                   0,   4,   'f', 'i', 'l', 'e', 0,   0,
+                                   0,   0,   0,   0,   0,   6,   's', 'h',
+                                   'a', '5', '1', '2', 0,   0,   0,   64};
+
+    memcpy(out, head, sizeof(head));
+    memset(out + sizeof(head), 0x3c, 64);
+    return sizeof(head) + 64;
 }
 
 /* What ssh sends to sign for a login: a session id, then the request. */
@@ -134,18 +169,30 @@ main(int argc, char **argv)
     static const uint8_t short_sign[] = {0, 0,   0, 9, 13, 0, 0,
                                          0, 200, 1, 2, 3,  4};
     static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 13};
-    uint8_t auth[1024], other[1024], junk[100], buf[512];
-    size_t alen, olen, len = 0;
+    uint8_t auth[1024], other[1024], rsa[1024], junk[100], buf[512], pre[128];
+    size_t alen, olen, rlen, plen = preimage(pre), len = 0;
     int fd;
 
-    if (argc != 3) {
-        fprintf(stderr, "usage: agent_raw AUTH-KEY OTHER-KEY\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: agent_raw AUTH-KEY OTHER-KEY RSA-KEY\n");
         return 2;
     }
     fd = agent_connect();
     alen = find_blob(fd, argv[1], auth);
     olen = find_blob(fd, argv[2], other);
-    CHECK(alen > 0 && olen > 0, "both keys listed");
+    rlen = find_blob(fd, argv[3], rsa);
+    CHECK(alen > 0 && olen > 0 && rlen > 0, "the keys listed");
+
+    /* RSA: the hash the flags ask for; SHA-1 (no flag) is never used. */
+    CHECK(sign_flags(fd, rsa, rlen, pre, plen, 2) == 14 &&
+              answer_is("rsa-sha2-256"),
+          "rsa-sha2-256 when asked");
+    CHECK(sign_flags(fd, rsa, rlen, pre, plen, 4) == 14 &&
+              answer_is("rsa-sha2-512"),
+          "rsa-sha2-512 when asked");
+    CHECK(sign_flags(fd, rsa, rlen, pre, plen, 0) == 14 &&
+              answer_is("rsa-sha2-512"),
+          "rsa-sha2-512 when no flag asks for SHA-2");
 
     /* An SSH login: signed by the key granted ssh-auth only. */
     CHECK(sign(fd, auth, alen, login, sizeof(login)) == 14,
