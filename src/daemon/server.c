@@ -953,6 +953,8 @@ server_run(struct server *s, struct workers *workers)
 {
     s->workers = workers;
     log_info("serving on %s", s->conf->sign.path);
+    if (s->conf->agent.path != NULL)
+        log_info("agent socket on %s", s->conf->agent.path);
     event_base_dispatch(s->base);
     return 0;
 }
