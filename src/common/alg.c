@@ -1,7 +1,10 @@
 /*
  * Names and properties of key types, digests and signature schemes.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "custodian/error.h"
 #include "alg.h"
@@ -199,5 +202,36 @@ alg_digest_compute(enum alg_digest md, const void *data, size_t len,
         return CUST_ERR_DIGEST;
     if (EVP_Digest(data, len, out, NULL, evp, NULL) != 1)
         return CUST_ERR_INTERNAL;
+    return 0;
+}
+
+int
+alg_digest_file(enum alg_digest md, const char *path, uint8_t *out, size_t *len)
+{
+    const EVP_MD *evp = alg_digest_md(md);
+    EVP_MD_CTX *ctx = evp ? EVP_MD_CTX_new() : NULL;
+    uint8_t chunk[65536];
+    int fd = evp ? open(path, O_RDONLY | O_CLOEXEC) : -1, err = 0;
+    unsigned n = 0;
+    ssize_t got = -1;
+    int ok = 0;
+
+    if (ctx != NULL && fd >= 0 && EVP_DigestInit_ex(ctx, evp, NULL) == 1) {
+        while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+            if (EVP_DigestUpdate(ctx, chunk, (size_t)got) != 1)
+                break;
+        ok = got == 0 && EVP_DigestFinal_ex(ctx, out, &n) == 1;
+    }
+    err = errno;
+    if (fd >= 0)
+        close(fd);
+    EVP_MD_CTX_free(ctx);
+    if (evp == NULL)
+        return CUST_ERR_DIGEST;
+    if (!ok) {
+        errno = err;
+        return CUST_ERR_IO;
+    }
+    *len = n;
     return 0;
 }

@@ -83,4 +83,13 @@ int alg_scheme_fits(enum alg_keytype type, enum alg_scheme scheme);
 int alg_digest_compute(enum alg_digest md, const void *data, size_t len,
                        uint8_t *out);
 
+/*
+ * Computes the MD digest of the file at PATH, read as a stream (never
+ * whole in memory), into OUT (alg_digest_len(MD) bytes), setting *LEN.
+ * Returns 0, CUST_ERR_DIGEST for an unknown MD, or CUST_ERR_IO (errno
+ * set) when the file cannot be read.
+ */
+int alg_digest_file(enum alg_digest md, const char *path, uint8_t *out,
+                    size_t *len);
+
 #endif

@@ -1,16 +1,13 @@
 /*
  * Agent requests on workers. A key is named on this socket by its public
- * key blob; the blob of each key's active version is made here from the
- * version's public key, so only an active version can be asked for.
+ * key blob; only the active versions' blobs (made once, when a version is
+ * published) are compared, so only an active version can be asked for.
  */
 #include <string.h>
-
-#include <openssl/x509.h>
 
 #include "agent.h"
 #include "clock.h"
 #include "custodian/error.h"
-#include "pubkey.h"
 #include "sshsig.h"
 #include "token.h"
 
@@ -61,18 +58,6 @@ agent_get_sign(struct buf *body, struct handler_req *r)
     return 0;
 }
 
-/* The SSH public key blob of version V into OUT. */
-static int
-agent_blob(const struct keystore_version *v, struct buf *out)
-{
-    const uint8_t *p = v->spki;
-    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)v->spkilen);
-    int rc = key != NULL ? pubkey_ssh_blob(key, out) : CUST_ERR_INTERNAL;
-
-    EVP_PKEY_free(key);
-    return rc;
-}
-
 void
 agent_list(struct handler_req *r, const struct policy_caller *c)
 {
@@ -82,7 +67,7 @@ agent_list(struct handler_req *r, const struct policy_caller *c)
     const struct keystore_version *v;
     json_t *names = json_array(), *rec;
     char comment[CONF_NAME_MAX + 16];
-    struct buf blobs, blob;
+    struct buf blobs;
     uint32_t n = 0;
     size_t i, start;
 
@@ -92,17 +77,14 @@ agent_list(struct handler_req *r, const struct policy_caller *c)
         if (n == AGENT_KEYS_MAX ||
             (v = keystore_acquire(r->env->keys, k->name)) == NULL)
             continue;
-        buf_init(&blob, PUBKEY_SSH_BLOB_MAX);
-        if (policy_decide(r->env->policy, c, &pr, clock_now(), 0, &d) == 0 &&
-            agent_blob(v, &blob) == 0) {
+        if (policy_decide(r->env->policy, c, &pr, clock_now(), 0, &d) == 0) {
             snprintf(comment, sizeof(comment), "%s@%u", k->name, v->version);
-            buf_put_string(&blobs, blob.data, blob.len);
+            buf_put_string(&blobs, v->sshblob.data, v->sshblob.len);
             buf_put_cstring(&blobs, comment);
             json_array_append_new(names, json_string(k->name));
             last = d;
             n++;
         }
-        buf_free(&blob);
         keystore_release(v);
     }
     if (n == 0)
@@ -125,18 +107,13 @@ agent_find(struct handler_req *r)
 {
     const struct keystore_key *k;
     const struct keystore_version *v;
-    struct buf blob;
     size_t i;
-    int same;
 
     for (i = 0; (k = keystore_at(r->env->keys, i)) != NULL; i++) {
         if ((v = keystore_acquire(r->env->keys, k->name)) == NULL)
             continue;
-        buf_init(&blob, PUBKEY_SSH_BLOB_MAX);
-        same = agent_blob(v, &blob) == 0 && blob.len == r->bloblen &&
-               memcmp(blob.data, r->blob, blob.len) == 0;
-        buf_free(&blob);
-        if (same)
+        if (v->sshblob.len == r->bloblen &&
+            memcmp(v->sshblob.data, r->blob, r->bloblen) == 0)
             return v;
         keystore_release(v);
     }

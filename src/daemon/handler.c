@@ -487,6 +487,7 @@ handler_versions(struct handler_req *r, const char *name)
     struct keystate *snap = keystore_snapshot(r->env->keys);
     const struct keystate_key *m = snap ? keystate_key(snap, name, 0) : NULL;
     const struct keystore_version *a = keystore_acquire(r->env->keys, name);
+    const struct keystore_key *k;
     struct wire_version *w = calloc(WIRE_VERSIONS_MAX, sizeof(*w));
     const struct keystate_version *v;
     struct wire_keyinfo info = {0};
@@ -496,9 +497,8 @@ handler_versions(struct handler_req *r, const char *name)
     if (rc == 0 && a != NULL)
         handler_keyinfo(a, &info);
     snprintf(info.name, sizeof(info.name), "%s", name);
-    if (keystore_find(r->env->keys, name) != NULL)
-        snprintf(info.type, sizeof(info.type), "%s",
-                 alg_keytype_name(keystore_find(r->env->keys, name)->type));
+    if ((k = keystore_find(r->env->keys, name)) != NULL)
+        snprintf(info.type, sizeof(info.type), "%s", alg_keytype_name(k->type));
     /* XXX: a key with more versions shows only its newest 64. */
     first = m && m->n > WIRE_VERSIONS_MAX ? m->n - WIRE_VERSIONS_MAX : 0;
     for (i = first; rc == 0 && m != NULL && i < m->n; i++) {

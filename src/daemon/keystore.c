@@ -129,6 +129,7 @@ ks_version_free(struct keystore_version *kv)
         return;
     token_key_free(kv->tk);
     free(kv->spki);
+    buf_free(&kv->sshblob);
     free(kv);
 }
 
@@ -153,6 +154,9 @@ ks_publish(struct ks_key *kk, uint32_t v, struct token_key *tk,
         rc = pubkey_fingerprint(token_key_public(tk), kv->fingerprint);
     if (rc == 0)
         rc = pubkey_spki_der(token_key_public(tk), &kv->spki, &kv->spkilen);
+    buf_init(&kv->sshblob, PUBKEY_SSH_BLOB_MAX);
+    if (rc == 0)
+        rc = pubkey_ssh_blob(token_key_public(tk), &kv->sshblob);
     vs = rc == 0 ? realloc(kk->v, (kk->nv + 1) * sizeof(*vs)) : NULL;
     if (rc == 0 && vs == NULL)
         rc = CUST_ERR_NOMEM;
@@ -357,7 +361,10 @@ ks_generate(struct keystore *ks, struct ks_key *kk, enum keystate_state state,
 /*
  * A retirement of KV (NULL: none) takes its time here, after signers are
  * told to wait for it: a signer that read its clock before this cannot
- * read a later time, and one that reads after waits for the result.
+ * read a later time, and one that reads after waits, for no longer than
+ * this clock read, and dates its signature no later than the result.
+ * The time is set before the state file is written (which may take
+ * milliseconds) so that no signer waits on the disk.
  */
 static time_t
 ks_retire_begin(struct keystore_version *kv, time_t now)
@@ -367,15 +374,19 @@ ks_retire_begin(struct keystore_version *kv, time_t now)
     if (kv != NULL)
         atomic_store(&kv->retired_at, KS_RETIRING);
     t = clock_now();
-    return t > now ? t : now;
-}
-
-/* Ends what ks_retire_begin() began: KV retired at T (0: it was not). */
-static void
-ks_retire_end(struct keystore_version *kv, time_t t)
-{
+    t = t > now ? t : now;
     if (kv != NULL)
         atomic_store(&kv->retired_at, (long long)t);
+    return t;
+}
+
+/* The retirement ks_retire_begin() began did not happen. Signers that
+ * dated a signature by it dated it within the span KV was active. */
+static void
+ks_retire_undo(struct keystore_version *kv)
+{
+    if (kv != NULL)
+        atomic_store(&kv->retired_at, 0);
 }
 
 static int
@@ -400,11 +411,12 @@ ks_activate(struct keystore *ks, struct ks_key *kk, uint32_t v, time_t now)
         rc = ks_commit(ks, kk, m, &u);
     else
         free(u.versions);
-    ks_retire_end(oldkv, rc == 0 ? now : 0);
-    if (rc != 0)
+    if (rc != 0) {
+        ks_retire_undo(oldkv);
         return rc == CUST_ERR_IO
                    ? rc
                    : ks_fail(rc, kk->k.name, "version %u is not pending", v);
+    }
     ks_crash_point("activate-saved");
     atomic_store(&kv->activated_at, (long long)now);
     ks_set_active(kk, kv);
@@ -494,15 +506,16 @@ ks_withdraw(struct keystore *ks, struct ks_key *kk, uint32_t v,
                 : keystate_retire(m, v, now);
     if (rc != 0) {
         free(u.versions);
-        ks_retire_end(active, 0);
+        ks_retire_undo(active);
         return ks_fail(rc, kk->k.name, "version %u is %s: cannot be %s", v,
                        keystate_state_name(mv->state),
                        reason ? "revoked" : "retired");
     }
     rc = ks_commit(ks, kk, m, &u);
-    ks_retire_end(active, rc == 0 ? now : 0);
-    if (rc != 0)
+    if (rc != 0) {
+        ks_retire_undo(active);
         return rc;
+    }
     if (kv != NULL && reason != NULL)
         atomic_store(&kv->usable, false);
     if (kv != NULL && atomic_load(&kk->k.active) == kv)

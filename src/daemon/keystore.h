@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "buf.h"
 #include "conf.h"
 #include "keystate.h"
 #include "pubkey.h"
@@ -47,6 +48,7 @@ struct keystore_version {
     char fingerprint[PUBKEY_FPR_MAX];
     uint8_t *spki; /* DER SubjectPublicKeyInfo */
     size_t spkilen;
+    struct buf sshblob;   /* the OpenSSH public key blob, as agents name it */
     struct token_key *tk; /* signs; NULL once destroyed */
     atomic_bool usable;   /* may be acquired (not revoked or destroyed) */
     atomic_int inflight;  /* acquired and not yet released */

@@ -98,27 +98,6 @@ md_by_name(const char *name)
     return NULL;
 }
 
-/* Hashes the file at PATH with MD as a stream. */
-static int
-hash_file(const char *path, const EVP_MD *md, uint8_t *out, unsigned *outlen)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t chunk[65536];
-    int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
-    ssize_t n;
-
-    if (ctx != NULL && fd >= 0 && EVP_DigestInit_ex(ctx, md, NULL) == 1) {
-        while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-            if (EVP_DigestUpdate(ctx, chunk, (size_t)n) != 1)
-                break;
-        ok = n == 0 && EVP_DigestFinal_ex(ctx, out, outlen) == 1;
-    }
-    if (fd >= 0)
-        close(fd);
-    EVP_MD_CTX_free(ctx);
-    return ok ? 0 : -1;
-}
-
 static int
 write_file(const char *path, const void *data, size_t len)
 {
@@ -198,12 +177,12 @@ sign_sshsig(struct cust_conn *c, const struct cust_key *info,
             const char *out, const struct opts *o)
 {
     uint8_t h[64];
-    unsigned hlen = 0;
+    size_t hlen = 0;
     struct buf pre, blob, sig, pub;
     EVP_PKEY *pkey = NULL;
     int rc;
 
-    if (hash_file(file, EVP_sha512(), h, &hlen) != 0)
+    if (alg_digest_file(ALG_DIGEST_SHA512, file, h, &hlen) != 0)
         return CUST_ERR_IO;
     buf_init(&pre, 1024);
     buf_init(&sig, 2048);
@@ -247,7 +226,7 @@ hex(const uint8_t *p, size_t n, char *out)
  * is a name the daemon validated, hex or base64: nothing to escape. */
 static int
 write_json(const char *path, const struct cust_signature *s, const char *digest,
-           const uint8_t *h, unsigned hlen)
+           const uint8_t *h, size_t hlen)
 {
     char dhex[129], b64[2048], when[32];
     time_t now = (time_t)s->time;
@@ -279,7 +258,7 @@ sign_digest(struct cust_conn *c, const struct cust_key *info, const char *file,
                               NULL,       o->ns,     o->context};
     struct cust_signature s;
     uint8_t h[64];
-    unsigned hlen = 0;
+    size_t hlen = 0;
     int rc;
 
     if (strcmp(info->type, "ed25519") == 0) {
@@ -289,7 +268,7 @@ sign_digest(struct cust_conn *c, const struct cust_key *info, const char *file,
                 info->name);
         return CUST_ERR_KEYTYPE; /* reported here, once */
     }
-    if (hash_file(file, md_by_name(o->digest), h, &hlen) != 0)
+    if (alg_digest_file(alg_digest_from_name(o->digest), file, h, &hlen) != 0)
         return CUST_ERR_IO;
     r.data = h;
     r.len = hlen;
@@ -370,25 +349,34 @@ cmd_sign(int nfiles, char **files, struct opts *o)
     return status;
 }
 
+/* The active public key of --key, over one connection; 0, or the refusal
+ * reported. */
+static int
+fetch_pubkey(struct opts *o, struct cust_key *info, uint8_t spki[2048],
+             size_t *len)
+{
+    struct cust_conn *c = NULL;
+    int rc;
+
+    if (connect_daemon(o, &c) != 0)
+        return -1;
+    rc = cust_pubkey(c, o->key, info, spki, 2048, len);
+    if (rc != 0)
+        refused(o->key, rc, c);
+    cust_close(c);
+    return rc;
+}
+
 static int
 cmd_pubkey(struct opts *o)
 {
-    struct cust_conn *c = NULL;
     struct cust_key info;
     uint8_t spki[2048];
     size_t len = 0;
     int rc;
 
-    rc = connect_daemon(o, &c);
-    if (rc != 0)
+    if (fetch_pubkey(o, &info, spki, &len) != 0)
         return EXIT_FAIL;
-    rc = cust_pubkey(c, o->key, &info, spki, sizeof(spki), &len);
-    if (rc != 0) {
-        refused(o->key, rc, c);
-        cust_close(c);
-        return EXIT_FAIL;
-    }
-    cust_close(c);
     rc = pubkey_print(stdout, spki, len, strcmp(o->format, "ssh") == 0,
                       info.name);
     return rc == 0 ? EXIT_OK : refused(o->key, rc, NULL);
@@ -402,7 +390,6 @@ cmd_pubkey(struct opts *o)
 static int
 cmd_ssh_key(struct opts *o)
 {
-    struct cust_conn *c = NULL;
     struct cust_key info;
     uint8_t spki[2048];
     const uint8_t *p = spki;
@@ -411,15 +398,8 @@ cmd_ssh_key(struct opts *o)
     size_t len = 0;
     int rc;
 
-    if (connect_daemon(o, &c) != 0)
+    if (fetch_pubkey(o, &info, spki, &len) != 0)
         return EXIT_FAIL;
-    rc = cust_pubkey(c, o->key, &info, spki, sizeof(spki), &len);
-    if (rc != 0) {
-        refused(o->key, rc, c);
-        cust_close(c);
-        return EXIT_FAIL;
-    }
-    cust_close(c);
     snprintf(comment, sizeof(comment), "%s@%u", info.name, info.version);
     key = d2i_PUBKEY(NULL, &p, (long)len);
     rc = key != NULL ? pubkey_ssh_line(key, comment, &line) : CUST_ERR_PROTOCOL;
@@ -436,7 +416,7 @@ cmd_verify(const char *file, struct opts *o)
     EVP_PKEY *pkey = NULL;
     EVP_PKEY_CTX *pctx = NULL;
     uint8_t h[64], sig[1024];
-    unsigned hlen = 0;
+    size_t hlen = 0;
     size_t siglen = 0;
     FILE *f = fopen(o->pubkey, "r");
     int ok = 0;
@@ -451,7 +431,7 @@ cmd_verify(const char *file, struct opts *o)
         fclose(f);
     }
     if (pkey == NULL || siglen == 0 ||
-        hash_file(file, md_by_name(o->digest), h, &hlen) != 0) {
+        alg_digest_file(alg_digest_from_name(o->digest), file, h, &hlen) != 0) {
         fprintf(stderr, "custodian-sign: cannot read the key, signature "
                         "or file\n");
         EVP_PKEY_free(pkey);

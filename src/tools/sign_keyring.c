@@ -4,12 +4,11 @@
  * the signature alone, so the key comes from --key, the time from --at,
  * and the version is whichever one verifies.
  */
-#include <fcntl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -34,29 +33,6 @@ sk_unreadable(const char *what, const char *path)
 {
     fprintf(stderr, "custodian-sign: %s: %s\n", path, what);
     return EXIT_USAGE;
-}
-
-/* Hashes the file at PATH with MD as a stream into OUT; its length. */
-static size_t
-sk_hash(const char *path, enum alg_digest md, uint8_t *out)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t chunk[65536];
-    unsigned len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
-    ssize_t n = -1;
-
-    if (ctx != NULL && fd >= 0 &&
-        EVP_DigestInit_ex(ctx, alg_digest_md(md), NULL) == 1) {
-        while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-            if (EVP_DigestUpdate(ctx, chunk, (size_t)n) != 1)
-                break;
-        ok = n == 0 && EVP_DigestFinal_ex(ctx, out, &len) == 1;
-    }
-    if (fd >= 0)
-        close(fd);
-    EVP_MD_CTX_free(ctx);
-    return ok ? len : 0;
 }
 
 /* A JSON bundle: every field custodian-sign wrote, or -1. */
@@ -139,9 +115,8 @@ sk_input(const char *file, const struct sign_keyring_args *a,
                              a->signature);
     in->sig.key = in->key;
     in->sig.sig = in->sigbuf;
-    hlen = sk_hash(file, in->sig.md, h);
-    if (hlen == 0)
-        return sk_unreadable("cannot be read", file);
+    if (alg_digest_file(in->sig.md, file, h, &hlen) != 0)
+        return sk_unreadable(strerror(errno), file);
     if (doc == NULL) {
         memcpy(in->digest, h, hlen);
         in->sig.dlen = hlen;
