@@ -8,7 +8,11 @@
 #include "clock.h"
 
 #ifdef CUSTODIAN_TEST_HOOKS
-/* The time in the test's file, or the system's if it cannot be read. */
+/*
+ * The time in the test's file. A file that cannot be read stops the
+ * daemon: falling back to the system's clock would move a simulated
+ * clock years ahead, and every date taken from it with it.
+ */
 static time_t
 clock_from_file(const char *path)
 {
@@ -18,7 +22,11 @@ clock_from_file(const char *path)
 
     if (f != NULL)
         fclose(f);
-    return n == 1 && t > 0 ? (time_t)t : time(NULL);
+    if (n != 1 || t <= 0) {
+        fprintf(stderr, "custodiand: test clock %s unreadable\n", path);
+        abort();
+    }
+    return (time_t)t;
 }
 
 time_t

@@ -67,7 +67,12 @@ start() {
     done
     fail "custodiand did not start"
 }
-at() { echo $((t0 + $1)) >"$CUSTODIAN_TEST_CLOCK"; }
+# Sets the daemon's clock to t0 + S. The new time is renamed into place:
+# a daemon that read the file while the shell rewrote it would see it empty.
+at() {
+    echo $((t0 + $1)) >"$CUSTODIAN_TEST_CLOCK.new"
+    mv -f "$CUSTODIAN_TEST_CLOCK.new" "$CUSTODIAN_TEST_CLOCK"
+}
 # The state of version V of KEY, as key versions prints it.
 state_of() {
     "$ctl" key versions "$1" | awk -v v="$2" '$1 == v { print $2 }'
