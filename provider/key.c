@@ -174,6 +174,8 @@ key_check_answer(struct prov_key *k, const struct cust_signature *s,
     return 0;
 }
 
+/* XXX: a connection per signature costs a connect and a hello each
+ * time (docs/limitations.md). */
 int
 prov_key_sign(struct prov_key *k, const struct prov_sign_req *r, uint8_t *sig,
               size_t *siglen, size_t sigsize)

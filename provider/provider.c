@@ -32,8 +32,14 @@ static const OSSL_ALGORITHM prov_stores[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-/* The names are OpenSSL's own, so that its code and other providers'
- * recognise the key types. */
+/*
+ * The names are OpenSSL's own, so that its code and other providers'
+ * recognise the key types.
+ * XXX: OpenSSL 3.0 takes the first provider loaded that offers a name;
+ * loaded before the default provider, these (which cannot generate or
+ * import keys) break key generation in the process
+ * (docs/limitations.md).
+ */
 static const OSSL_ALGORITHM prov_keymgmts[] = {
     {"EC:id-ecPublicKey:1.2.840.10045.2.1", PROV_PROPS,
      prov_ec_keymgmt_functions, "custodiand's ECDSA keys"},

@@ -282,9 +282,9 @@ sig_rsa_scheme(struct sig_ctx *c, const struct sig_digest *d,
         salt = (int)d->size;
     if (salt != (int)d->size) {
         PROV_ERR(c->pc, CUST_ERR_SCHEME,
-                 "RSA-PSS salt length %d: "
-                 "custodian's salt is as long as the digest (%zu bytes)",
-                 salt, d->size);
+                 "RSA-PSS salt length %s%d: custodian's salt is as long as "
+                 "the digest (%zu bytes; rsa_pss_saltlen:digest)",
+                 salt == RSA_PSS_SALTLEN_MAX ? "max, " : "", salt, d->size);
         return CUST_ERR_SCHEME;
     }
     if (mgf1[0] != '\0') {

@@ -151,7 +151,28 @@ for k in p256 p384 ed rsa rsa:pss; do
 done
 openssl x509 -in rsa-pss.crt -noout -text | grep -q "Signature Algorithm: rsassaPss" ||
     fail "req -x509 rsa:pss: not an RSA-PSS certificate"
-echo "ok: openssl req -x509, certificates verified"
+
+# A request, and a certificate issued by a custodian key as CA.
+ossl req -new "${P[@]}" -key custodian:p384 -subj /CN=request -out req.pem \
+    2>err || fail "req -new: $(cat err)"
+openssl req -verify -in req.pem -noout >/dev/null 2>&1 ||
+    fail "req -new: the request's signature does not verify"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out leaf.pem
+openssl req -new -key leaf.pem -subj /CN=leaf -out leaf.csr
+ossl x509 -req "${P[@]}" -in leaf.csr -CA p256.crt -CAkey custodian:p256 \
+    -set_serial 7 -days 10 -out leaf.crt 2>err || fail "x509 -req: $(cat err)"
+openssl verify -CAfile p256.crt leaf.crt >/dev/null ||
+    fail "x509 -req: the issued certificate does not verify"
+echo "ok: openssl req -x509, req -new and x509 -req, verified"
+
+# The public key is there to read; the private key is not.
+ossl pkey "${P[@]}" -in custodian:rsa -pubout | cmp -s - rsa.pub.pem ||
+    fail "pkey -pubout: not the exported public key"
+rc=0
+ossl pkey "${P[@]}" -in custodian:rsa >pkey.out 2>&1 || rc=$?
+[ $rc != 0 ] && ! grep -q "PRIVATE KEY" pkey.out ||
+    fail "openssl pkey wrote out a private key: $(cat pkey.out)"
+echo "ok: the public key reads out, the private key does not"
 
 # cms -sign (OpenSSL 3.0's CMS cannot sign with Ed25519 keys at all).
 for k in p256 p384 rsa rsa:pss; do
