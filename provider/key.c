@@ -4,6 +4,7 @@
  * Each request has its own connection, so that a key can be used from
  * any thread, and from a child after fork, without sharing a socket.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +12,7 @@
 
 #include "prov.h"
 
-#define KEY_CLIENT   "openssl-provider custodian " CUSTODIAN_VERSION
-#define KEY_SPKI_MAX 2048
+#define KEY_CLIENT "openssl-provider custodian " CUSTODIAN_VERSION
 
 /* The socket a connection goes to, for error messages. */
 static const char *
@@ -29,17 +29,25 @@ static int
 key_connect(struct prov_ctx *pc, struct cust_conn **c)
 {
     const char *path = pc->socket[0] != '\0' ? pc->socket : NULL;
-    int rc = cust_connect(path, KEY_CLIENT, c);
+    int rc = cust_connect_timeout(path, KEY_CLIENT, pc->timeout_s * 1000, c);
+    int err = errno;
 
     if (rc == CUST_ERR_IO)
-        PROV_ERR(pc, rc, "cannot reach custodiand at %s", key_socket(pc));
+        PROV_ERR(pc, rc, "cannot reach custodiand at %s: %s", key_socket(pc),
+                 strerror(err));
+    else if (rc == CUST_ERR_ARG)
+        PROV_ERR(pc, rc, "socket path too long: %s", key_socket(pc));
+    else if (rc == CUST_ERR_TIMEOUT)
+        PROV_ERR(pc, rc, "custodiand at %s did not answer within %u s",
+                 key_socket(pc), pc->timeout_s);
     else if (rc != 0)
         PROV_ERR(pc, rc, "custodiand at %s refused the connection",
                  key_socket(pc));
     return rc;
 }
 
-/* Puts the daemon's refusal of a request about KEY on the error queue. */
+/* Puts why custodiand gave no WHAT ("its public key", "a signature")
+ * for KEY on the error queue. */
 static void
 key_refused(struct prov_ctx *pc, struct cust_conn *c, int rc, const char *key,
             const char *what)
@@ -47,8 +55,13 @@ key_refused(struct prov_ctx *pc, struct cust_conn *c, int rc, const char *key,
     const char *msg = cust_message(c);
 
     if (rc == CUST_ERR_IO)
-        PROV_ERR(pc, rc, "custodiand at %s closed the connection during %s",
-                 key_socket(pc), what);
+        PROV_ERR(pc, rc,
+                 "key %s: custodiand at %s closed the connection before it "
+                 "sent %s",
+                 key, key_socket(pc), what);
+    else if (rc == CUST_ERR_TIMEOUT)
+        PROV_ERR(pc, rc, "key %s: custodiand at %s did not send %s within %u s",
+                 key, key_socket(pc), what, pc->timeout_s);
     else if (*msg != '\0')
         PROV_ERR(pc, rc, "key %s: custodiand refused %s: %s", key, what, msg);
     else
@@ -107,7 +120,7 @@ key_public(struct prov_key *k, const uint8_t *spki, size_t len)
 int
 prov_key_load(struct prov_ctx *pc, const char *name, struct prov_key **out)
 {
-    uint8_t spki[KEY_SPKI_MAX];
+    uint8_t spki[PROV_SPKI_MAX];
     struct cust_conn *c = NULL;
     struct prov_key *k = calloc(1, sizeof(*k));
     size_t len = 0;
@@ -196,7 +209,7 @@ prov_key_sign(struct prov_key *k, const struct prov_sign_req *r, uint8_t *sig,
     if (rc == 0) {
         rc = cust_sign(c, &req, &s);
         if (rc != 0)
-            key_refused(k->pc, c, rc, k->info.name, "to sign");
+            key_refused(k->pc, c, rc, k->info.name, "a signature");
     }
     cust_close(c);
     if (rc == 0)

@@ -14,6 +14,7 @@
 
 static OSSL_FUNC_keymgmt_load_fn keymgmt_load;
 static OSSL_FUNC_keymgmt_free_fn keymgmt_free;
+static OSSL_FUNC_keymgmt_dup_fn keymgmt_dup;
 static OSSL_FUNC_keymgmt_has_fn keymgmt_has;
 static OSSL_FUNC_keymgmt_match_fn keymgmt_match;
 static OSSL_FUNC_keymgmt_get_params_fn keymgmt_get_params;
@@ -42,6 +43,14 @@ static void
 keymgmt_free(void *keydata)
 {
     prov_key_unref(keydata);
+}
+
+/* A key never changes once loaded: a copy is another reference. */
+static void *
+keymgmt_dup(const void *keydata, int selection)
+{
+    (void)selection;
+    return prov_key_ref((struct prov_key *)keydata);
 }
 
 /* A custodian key has both halves, its private one on the token. */
@@ -197,20 +206,16 @@ keymgmt_ec_query_name(int operation_id)
     return operation_id == OSSL_OP_SIGNATURE ? "ECDSA" : NULL;
 }
 
-#define KEYMGMT_COMMON                                                         \
-    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))keymgmt_load},                    \
-        {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))keymgmt_free},                \
-        {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))keymgmt_has},                  \
-        {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))keymgmt_match},              \
-        {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))keymgmt_get_params},    \
-    {                                                                          \
-        OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))keymgmt_export               \
-    }
-
 const OSSL_DISPATCH prov_ec_keymgmt_functions[] = {
-    KEYMGMT_COMMON,
+    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))keymgmt_load},
+    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))keymgmt_free},
+    {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))keymgmt_dup},
+    {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))keymgmt_has},
+    {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))keymgmt_match},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))keymgmt_get_params},
     {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
      (void (*)(void))keymgmt_ec_gettable_params},
+    {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))keymgmt_export},
     {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))keymgmt_ec_export_types},
     {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME,
      (void (*)(void))keymgmt_ec_query_name},
@@ -218,18 +223,30 @@ const OSSL_DISPATCH prov_ec_keymgmt_functions[] = {
 };
 
 const OSSL_DISPATCH prov_ed25519_keymgmt_functions[] = {
-    KEYMGMT_COMMON,
+    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))keymgmt_load},
+    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))keymgmt_free},
+    {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))keymgmt_dup},
+    {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))keymgmt_has},
+    {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))keymgmt_match},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))keymgmt_get_params},
     {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
      (void (*)(void))keymgmt_ed25519_gettable_params},
+    {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))keymgmt_export},
     {OSSL_FUNC_KEYMGMT_EXPORT_TYPES,
      (void (*)(void))keymgmt_ed25519_export_types},
     {0, NULL},
 };
 
 const OSSL_DISPATCH prov_rsa_keymgmt_functions[] = {
-    KEYMGMT_COMMON,
+    {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))keymgmt_load},
+    {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))keymgmt_free},
+    {OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))keymgmt_dup},
+    {OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))keymgmt_has},
+    {OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))keymgmt_match},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))keymgmt_get_params},
     {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
      (void (*)(void))keymgmt_rsa_gettable_params},
+    {OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))keymgmt_export},
     {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))keymgmt_rsa_export_types},
     {0, NULL},
 };

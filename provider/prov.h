@@ -19,12 +19,18 @@
 
 #include "custodian/client.h"
 
-#define PROV_NAME       "custodian"
-#define PROV_PROPS      "provider=custodian"
-#define PROV_URI_SCHEME "custodian:"
+#define PROV_NAME        "custodian"
+#define PROV_PROPS       "provider=custodian"
+#define PROV_URI_SCHEME  "custodian:"
+#define PROV_NAME_MAX    64    /* key names and namespaces, as custodiand's */
+#define PROV_SOCKET_MAX  107   /* a Unix socket's path */
+#define PROV_MESSAGE_MAX 16384 /* the longest Ed25519 message signed */
+#define PROV_SPKI_MAX    2048  /* the largest public key, DER */
+#define PROV_TIMEOUT_S   30    /* the wait for an answer, by default */
 
 struct prov_ctx {
     const OSSL_CORE_HANDLE *handle; /* the core's handle for this instance */
+    /* The core's error functions, by which errors reach its queue. */
     OSSL_FUNC_core_new_error_fn *new_error;
     OSSL_FUNC_core_set_error_debug_fn *set_error_debug;
     OSSL_FUNC_core_vset_error_fn *vset_error;
@@ -32,8 +38,11 @@ struct prov_ctx {
                              keys, digests and encodings, never this
                              provider, so nothing here calls back in */
     OSSL_PROVIDER *deflt; /* the default provider, loaded into libctx */
-    char socket[108];     /* the daemon's socket; "" for libcustodian's */
-    char ns[65];          /* the namespace requests name; "" for none */
+    char socket[PROV_SOCKET_MAX + 1]; /* the daemon's socket; "" for
+                                         libcustodian's */
+    char ns[PROV_NAME_MAX + 1];       /* the namespace requests name; ""
+                                         for none */
+    unsigned timeout_s;               /* the wait for an answer */
 };
 
 enum prov_kind {

@@ -201,29 +201,53 @@ prov_take_core(struct prov_ctx *pc, const OSSL_DISPATCH *in,
     }
 }
 
+/* TEXT as a whole number of seconds, 1 to an hour; 0 if it is not. */
+static unsigned
+prov_seconds(const char *text)
+{
+    char *end;
+    unsigned long v = strtoul(text, &end, 10);
+
+    return *text != '\0' && *end == '\0' && v >= 1 && v <= 3600 ? (unsigned)v
+                                                                : 0;
+}
+
 /*
  * The provider's section of openssl.cnf may set "socket" (where
- * custodiand listens) and "namespace" (what every request is for).
+ * custodiand listens), "namespace" (what every request is for) and
+ * "timeout" (seconds to wait for an answer). OpenSSL hands a provider
+ * only the settings it asks for, so a misspelt one goes unnoticed.
  */
 static int
 prov_configure(struct prov_ctx *pc, OSSL_FUNC_core_get_params_fn *get_params)
 {
-    char *sock = NULL, *ns = NULL;
+    char *sock = NULL, *ns = NULL, *timeout = NULL;
     OSSL_PARAM params[] = {
         OSSL_PARAM_utf8_ptr("socket", &sock, 0),
         OSSL_PARAM_utf8_ptr("namespace", &ns, 0),
+        OSSL_PARAM_utf8_ptr("timeout", &timeout, 0),
         OSSL_PARAM_END,
     };
 
-    if (get_params != NULL && !get_params(pc->handle, params))
-        return CUST_ERR_CONFIG;
-    if (sock != NULL && strlen(sock) >= sizeof(pc->socket)) {
-        PROV_ERR(pc, CUST_ERR_CONFIG, "socket path too long: %s", sock);
+    if (get_params != NULL && !get_params(pc->handle, params)) {
+        PROV_ERR(pc, CUST_ERR_CONFIG, "cannot read the configuration");
         return CUST_ERR_CONFIG;
     }
-    if (ns != NULL && strlen(ns) >= sizeof(pc->ns)) {
-        PROV_ERR(pc, CUST_ERR_CONFIG, "namespace longer than %zu bytes: %s",
-                 sizeof(pc->ns) - 1, ns);
+    if (sock != NULL && strlen(sock) > PROV_SOCKET_MAX) {
+        PROV_ERR(pc, CUST_ERR_CONFIG, "socket: path longer than %d bytes: %s",
+                 PROV_SOCKET_MAX, sock);
+        return CUST_ERR_CONFIG;
+    }
+    if (ns != NULL && strlen(ns) > PROV_NAME_MAX) {
+        PROV_ERR(pc, CUST_ERR_CONFIG, "namespace: longer than %d bytes: %s",
+                 PROV_NAME_MAX, ns);
+        return CUST_ERR_CONFIG;
+    }
+    pc->timeout_s = timeout ? prov_seconds(timeout) : PROV_TIMEOUT_S;
+    if (pc->timeout_s == 0) {
+        PROV_ERR(pc, CUST_ERR_CONFIG,
+                 "timeout: not a number of seconds from 1 to 3600: %s",
+                 timeout);
         return CUST_ERR_CONFIG;
     }
     snprintf(pc->socket, sizeof(pc->socket), "%s", sock ? sock : "");
@@ -247,6 +271,10 @@ OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     prov_take_core(pc, in, &get_params);
     pc->libctx = OSSL_LIB_CTX_new();
     pc->deflt = pc->libctx ? OSSL_PROVIDER_load(pc->libctx, "default") : 0;
+    if (pc->deflt == NULL)
+        PROV_ERR(pc, CUST_ERR_INTERNAL,
+                 "cannot load the default provider "
+                 "into a library context of its own");
     if (pc->deflt == NULL || prov_configure(pc, get_params) != 0) {
         prov_teardown(pc);
         return 0;

@@ -24,9 +24,7 @@
 
 #include "prov.h"
 
-/* The most the daemon signs for Ed25519 in one request. */
-#define SIG_MESSAGE_MAX 16384
-#define SIG_NAMESPACE   "namespace"
+#define SIG_NAMESPACE "namespace"
 
 static OSSL_FUNC_signature_newctx_fn sig_ecdsa_newctx;
 static OSSL_FUNC_signature_newctx_fn sig_ed25519_newctx;
@@ -49,13 +47,13 @@ static OSSL_FUNC_signature_settable_ctx_params_fn sig_ed25519_settable;
 static OSSL_FUNC_signature_settable_ctx_params_fn sig_rsa_settable;
 
 struct sig_ctx {
-    struct prov_ctx *pc;
+    struct prov_ctx *pc;  /* the provider it belongs to */
     enum prov_kind kind;  /* the algorithm this context serves */
     struct prov_key *key; /* the signing key, a reference; NULL before init */
     EVP_PKEY_CTX *shadow; /* the default provider's context for key->pub:
                              parameters only (not for Ed25519) */
     EVP_MD_CTX *md;       /* digest-sign: the running digest */
-    char ns[65];          /* this operation's namespace; "" for the
+    char ns[PROV_NAME_MAX + 1]; /* this operation's namespace; "" for the
                              provider's */
 };
 
@@ -273,7 +271,6 @@ sig_rsa_scheme(struct sig_ctx *c, const struct sig_digest *d,
                  pad);
         return CUST_ERR_SCHEME;
     }
-    *scheme = "rsa-pss";
     if (EVP_PKEY_CTX_get_rsa_pss_saltlen(c->shadow, &salt) <= 0 ||
         EVP_PKEY_CTX_get_rsa_mgf1_md_name(c->shadow, mgf1, sizeof(mgf1)) <= 0)
         return sig_internal(c, "RSA-PSS parameters");
@@ -301,6 +298,7 @@ sig_rsa_scheme(struct sig_ctx *c, const struct sig_digest *d,
     /* What the AlgorithmIdentifier encodes is then what was made. */
     if (EVP_PKEY_CTX_set_rsa_pss_saltlen(c->shadow, salt) <= 0)
         return sig_internal(c, "RSA-PSS salt length");
+    *scheme = "rsa-pss";
     return 0;
 }
 
@@ -332,6 +330,41 @@ sig_digest_for(struct sig_ctx *c, size_t len, struct sig_digest *d)
     return rc;
 }
 
+/*
+ * Whether a signing call may go ahead: 1 if so; 0 when SIG is NULL (the
+ * caller asks only for the size, now in *SIGLEN) or on an error, on the
+ * queue. A SIGSIZE too small is refused here, before the daemon signs
+ * and audits a signature that could not be handed over.
+ */
+static int
+sig_ready(struct sig_ctx *c, const unsigned char *sig, size_t *siglen,
+          size_t sigsize, int *ok)
+{
+    size_t size;
+
+    *ok = 0;
+    if (c->key == NULL) {
+        PROV_ERR(c->pc, CUST_ERR_ARG,
+                 "signing with no key: the operation "
+                 "was not initialised");
+        return 0;
+    }
+    size = (size_t)EVP_PKEY_get_size(c->key->pub);
+    if (sig == NULL) {
+        *siglen = size;
+        *ok = 1;
+        return 0;
+    }
+    if (sigsize < size) {
+        PROV_ERR(c->pc, CUST_ERR_TOO_BIG,
+                 "key %s: a signature needs up to "
+                 "%zu bytes, and %zu were given",
+                 c->key->info.name, size, sigsize);
+        return 0;
+    }
+    return 1;
+}
+
 /* The pre-hashed path: TBS is a digest. */
 static int
 sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
@@ -340,13 +373,10 @@ sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
     struct sig_ctx *c = vctx;
     struct prov_sign_req r = {.data = tbs, .len = tbslen, .ns = c->ns};
     struct sig_digest d;
+    int ok;
 
-    if (c->key == NULL || c->shadow == NULL)
-        return 0;
-    if (sig == NULL) {
-        *siglen = (size_t)EVP_PKEY_get_size(c->key->pub);
-        return 1;
-    }
+    if (!sig_ready(c, sig, siglen, sigsize, &ok))
+        return ok;
     if (sig_digest_for(c, tbslen, &d) != 0)
         return 0;
     r.digest = d.name;
@@ -405,10 +435,14 @@ sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
 
-    if (c->md == NULL)
+    if (c->md == NULL) {
+        PROV_ERR(c->pc, CUST_ERR_ARG, "no digest-sign operation begun");
         return 0;
-    if (sig != NULL && EVP_DigestFinal_ex(c->md, digest, &len) != 1)
+    }
+    if (sig != NULL && EVP_DigestFinal_ex(c->md, digest, &len) != 1) {
+        PROV_ERR(c->pc, CUST_ERR_INTERNAL, "the digest cannot be finished");
         return 0;
+    }
     return sig_sign(c, sig, siglen, sigsize, digest, len);
 }
 
@@ -424,18 +458,15 @@ sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
         .scheme = "ed25519",
         .ns = c->ns,
     };
+    int ok;
 
-    if (c->key == NULL)
-        return 0;
-    if (sig == NULL) {
-        *siglen = (size_t)EVP_PKEY_get_size(c->key->pub);
-        return 1;
-    }
-    if (tbslen > SIG_MESSAGE_MAX) {
+    if (!sig_ready(c, sig, siglen, sigsize, &ok))
+        return ok;
+    if (tbslen > PROV_MESSAGE_MAX) {
         PROV_ERR(c->pc, CUST_ERR_TOO_BIG,
                  "key %s: a %zu-byte message; "
                  "custodiand signs Ed25519 messages of at most %d bytes",
-                 c->key->info.name, tbslen, SIG_MESSAGE_MAX);
+                 c->key->info.name, tbslen, PROV_MESSAGE_MAX);
         return 0;
     }
     return prov_key_sign(c->key, &r, sig, siglen, sigsize) == 0;
@@ -473,7 +504,12 @@ sig_get_ctx_params(void *vctx, OSSL_PARAM params[])
     }
     if (c->shadow == NULL)
         return 0;
-    /* A PSS salt left to the signer is fixed now, for the encoding. */
+    /*
+     * Before OpenSSL reads the AlgorithmIdentifier, a PSS salt length
+     * left to the signer ("auto") is set in the shadow to the one the
+     * daemon uses, so that the encoding names the salt the signature
+     * will have. This getter changes the shadow on purpose.
+     */
     if (c->kind == PROV_RSA &&
         sig_shadow_digest(c, mdname, sizeof(mdname)) == 0 &&
         mdname[0] != '\0' && sig_digest_by_name(c, mdname, &d) == 0 &&
@@ -600,47 +636,39 @@ sig_rsa_settable(void *vctx, void *provctx)
     return settable;
 }
 
-#define SIG_COMMON                                                             \
-    {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},                \
-        {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},              \
-        {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,                                   \
-         (void (*)(void))sig_get_ctx_params},                                  \
-    {                                                                          \
-        OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))sig_set_ctx_params \
-    }
-
-/* ECDSA and RSA: both paths, hashing here on the digest-sign one. */
-#define SIG_PREHASHED                                                          \
-    {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))sig_sign_init},            \
-        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sign},                  \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,                                 \
-         (void (*)(void))sig_digest_sign_init},                                \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,                               \
-         (void (*)(void))sig_digest_sign_update},                              \
-    {                                                                          \
-        OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,                                 \
-            (void (*)(void))sig_digest_sign_final                              \
-    }
-
 const OSSL_DISPATCH prov_ecdsa_signature_functions[] = {
     {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_ecdsa_newctx},
-    SIG_COMMON,
-    SIG_PREHASHED,
+    {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},
+    {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},
+    {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))sig_sign_init},
+    {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sign},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,
+     (void (*)(void))sig_digest_sign_init},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,
+     (void (*)(void))sig_digest_sign_update},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,
+     (void (*)(void))sig_digest_sign_final},
+    {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))sig_get_ctx_params},
     {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
      (void (*)(void))sig_ecdsa_gettable},
+    {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))sig_set_ctx_params},
     {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
      (void (*)(void))sig_ecdsa_settable},
     {0, NULL},
 };
 
+/* Ed25519 signs whole messages, in one call: no pre-hashed path. */
 const OSSL_DISPATCH prov_ed25519_signature_functions[] = {
     {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_ed25519_newctx},
-    SIG_COMMON,
+    {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},
+    {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},
     {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,
      (void (*)(void))sig_digest_sign_init},
     {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))sig_digest_sign},
+    {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))sig_get_ctx_params},
     {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
      (void (*)(void))sig_ed25519_gettable},
+    {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))sig_set_ctx_params},
     {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
      (void (*)(void))sig_ed25519_settable},
     {0, NULL},
@@ -648,9 +676,19 @@ const OSSL_DISPATCH prov_ed25519_signature_functions[] = {
 
 const OSSL_DISPATCH prov_rsa_signature_functions[] = {
     {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_rsa_newctx},
-    SIG_COMMON,
-    SIG_PREHASHED,
+    {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},
+    {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},
+    {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))sig_sign_init},
+    {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sign},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,
+     (void (*)(void))sig_digest_sign_init},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,
+     (void (*)(void))sig_digest_sign_update},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,
+     (void (*)(void))sig_digest_sign_final},
+    {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))sig_get_ctx_params},
     {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, (void (*)(void))sig_rsa_gettable},
+    {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))sig_set_ctx_params},
     {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, (void (*)(void))sig_rsa_settable},
     {0, NULL},
 };

@@ -7,11 +7,13 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/params.h>
 #include <openssl/store.h>
+#include <openssl/x509.h>
 
 #include "prov.h"
 
@@ -23,10 +25,10 @@ static OSSL_FUNC_store_eof_fn store_eof;
 static OSSL_FUNC_store_close_fn store_close;
 
 struct store_ctx {
-    struct prov_ctx *pc;
-    char name[65]; /* the key's name, from the URI */
-    int expect;    /* the OSSL_STORE_INFO type asked for; 0 for any */
-    int done;      /* the one object was loaded, or there is none */
+    struct prov_ctx *pc;          /* the provider that opened it */
+    char name[PROV_NAME_MAX + 1]; /* the key's name, from the URI */
+    int expect; /* the OSSL_STORE_INFO type asked for; 0 for any */
+    int done;   /* the one object was loaded, or there is none */
 };
 
 /* Key names as custodiand accepts them: short, no spaces or globs. */
@@ -51,8 +53,11 @@ store_open(void *provctx, const char *uri)
     size_t skip = strlen(PROV_URI_SCHEME);
     struct store_ctx *sc;
 
-    if (strncmp(uri, PROV_URI_SCHEME, skip) != 0)
+    /* OpenSSL found this loader by the scheme, in any case. */
+    if (strncasecmp(uri, PROV_URI_SCHEME, skip) != 0) {
+        PROV_ERR(pc, CUST_ERR_ARG, "%s: not a custodian: URI", uri);
         return NULL;
+    }
     if (!store_valid_name(uri + skip, sizeof(sc->name) - 1)) {
         PROV_ERR(pc, CUST_ERR_ARG,
                  "%s: not custodian:NAME, with NAME the name of a key "
@@ -94,6 +99,32 @@ store_set_ctx_params(void *loaderctx, const OSSL_PARAM params[])
     return 1;
 }
 
+/* Hands OpenSSL K's public key alone, as DER, for a caller that asked for
+ * a public key: the default provider decodes it into a key of its own. */
+static int
+store_give_public(struct prov_key *k, OSSL_CALLBACK *object_cb,
+                  void *object_cbarg)
+{
+    int type = OSSL_OBJECT_PKEY, ok = 0, len;
+    char structure[] = "SubjectPublicKeyInfo";
+    unsigned char *der = NULL;
+
+    len = i2d_PUBKEY(k->pub, &der);
+    if (len > 0) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_int(OSSL_OBJECT_PARAM_TYPE, &type),
+            OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, structure,
+                                   0),
+            OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_DATA, der, (size_t)len),
+            OSSL_PARAM_END,
+        };
+
+        ok = object_cb(params, object_cbarg);
+    }
+    OPENSSL_free(der);
+    return ok;
+}
+
 /* Hands OpenSSL a reference to K; its key management takes one of its
  * own if it takes the key. */
 static int
@@ -130,7 +161,10 @@ store_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
         return 0;
     if (prov_key_load(sc->pc, sc->name, &k) != 0)
         return 0;
-    ok = store_give(k, object_cb, object_cbarg);
+    if (sc->expect == OSSL_STORE_INFO_PUBKEY)
+        ok = store_give_public(k, object_cb, object_cbarg);
+    else
+        ok = store_give(k, object_cb, object_cbarg);
     prov_key_unref(k);
     return ok;
 }

@@ -49,11 +49,21 @@ struct cust_signature {
 /*
  * Connects to the daemon at PATH (NULL: $CUSTODIAN_SOCKET, else
  * CUST_SOCKET_DEFAULT) and says hello as NAME ("custodian-sign 0.1.0").
- * Returns 0 and *OUT, CUST_ERR_IO if the socket cannot be reached, or the
- * daemon's refusal.
+ * Returns 0 and *OUT, CUST_ERR_IO if the socket cannot be reached (errno
+ * says why), CUST_ERR_ARG if PATH is too long, or the daemon's refusal.
  */
 CUST_API int cust_connect(const char *path, const char *name,
                           struct cust_conn **out);
+
+/*
+ * As cust_connect(), but every later send and receive on the connection
+ * (the hello included) gives up after TIMEOUT_MS milliseconds with
+ * CUST_ERR_TIMEOUT; 0 waits for ever. A connection that timed out is of
+ * no further use: close it. The daemon may still carry out a request
+ * whose answer came too late.
+ */
+CUST_API int cust_connect_timeout(const char *path, const char *name,
+                                  unsigned timeout_ms, struct cust_conn **out);
 
 /* Closes the connection; accepts NULL. */
 CUST_API void cust_close(struct cust_conn *c);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,6 +37,8 @@ client_send(struct cust_conn *c, const struct buf *out)
         n = send(c->fd, p, left, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return CUST_ERR_TIMEOUT;
         if (n <= 0)
             return CUST_ERR_IO;
         p += n;
@@ -53,6 +56,8 @@ client_read_full(int fd, uint8_t *p, size_t len)
         n = recv(fd, p, len, 0);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return CUST_ERR_TIMEOUT;
         if (n <= 0)
             return CUST_ERR_IO;
         p += n;
@@ -72,8 +77,9 @@ client_recv(struct cust_conn *c, uint8_t *type, struct buf *body)
     uint32_t n;
     int rc;
 
-    if (client_read_full(c->fd, hdr, sizeof(hdr)) != 0)
-        return CUST_ERR_IO;
+    rc = client_read_full(c->fd, hdr, sizeof(hdr));
+    if (rc != 0)
+        return rc;
     buf_view(&lenbuf, hdr, sizeof(hdr));
     buf_get_u32(&lenbuf, &n);
     if (n == 0 || n > WIRE_FRAME_MAX)
@@ -83,8 +89,9 @@ client_recv(struct cust_conn *c, uint8_t *type, struct buf *body)
     if (c->frame == NULL)
         return CUST_ERR_NOMEM;
     memcpy(c->frame, hdr, sizeof(hdr));
-    if (client_read_full(c->fd, c->frame + WIRE_HEADER, n) != 0)
-        return CUST_ERR_IO;
+    rc = client_read_full(c->fd, c->frame + WIRE_HEADER, n);
+    if (rc != 0)
+        return rc;
     wire_open(c->frame, WIRE_HEADER + (size_t)n, type, body);
     c->message[0] = '\0';
     if (*type != WIRE_ERROR)
@@ -116,21 +123,42 @@ client_call(struct cust_conn *c, struct buf *out, uint8_t want,
     return rc;
 }
 
+/* Every send and receive on FD gives up after MS milliseconds (0: never). */
 static int
-client_open(const char *path, int *out)
+client_timeout(int fd, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000,
+                         .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+    if (ms == 0)
+        return 0;
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+                   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0
+               ? 0
+               : -1;
+}
+
+/* On failure errno says why, for the caller's message. */
+static int
+client_open(const char *path, unsigned timeout_ms, int *out)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd;
+    int fd, saved;
 
-    if (strlen(path) >= sizeof(sa.sun_path))
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
         return CUST_ERR_ARG;
+    }
     strcpy(sa.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return CUST_ERR_IO;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    if (client_timeout(fd, timeout_ms) != 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        saved = errno;
         close(fd);
-        return CUST_ERR_IO;
+        errno = saved;
+        return saved == EAGAIN ? CUST_ERR_TIMEOUT : CUST_ERR_IO;
     }
     *out = fd;
     return 0;
@@ -138,6 +166,13 @@ client_open(const char *path, int *out)
 
 int
 cust_connect(const char *path, const char *name, struct cust_conn **out)
+{
+    return cust_connect_timeout(path, name, 0, out);
+}
+
+int
+cust_connect_timeout(const char *path, const char *name, unsigned timeout_ms,
+                     struct cust_conn **out)
 {
     struct wire_hello h = {.version = WIRE_VERSION};
     struct cust_conn *c;
@@ -151,7 +186,7 @@ cust_connect(const char *path, const char *name, struct cust_conn **out)
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return CUST_ERR_NOMEM;
-    rc = client_open(path, &c->fd);
+    rc = client_open(path, timeout_ms, &c->fd);
     if (rc != 0) {
         free(c);
         return rc;

@@ -66,6 +66,7 @@ static const struct err_entry err_table[] = {
     {CUST_ERR_NOT_VALID, "CUST_ERR_NOT_VALID",
      "signature outside its key version's validity"},
     {CUST_ERR_CHAIN, "CUST_ERR_CHAIN", "the chain of custody does not hold"},
+    {CUST_ERR_TIMEOUT, "CUST_ERR_TIMEOUT", "no answer in time"},
 };
 
 static const struct err_entry *

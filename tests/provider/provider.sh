@@ -48,6 +48,7 @@ keys = ( { name = "p256"; type = "ecdsa-p256"; },
          { name = "p384"; type = "ecdsa-p384"; },
          { name = "ed"; type = "ed25519"; },
          { name = "rsa"; type = "rsa-2048"; },
+         { name = "rsa3k"; type = "rsa-3072"; },
          { name = "rot"; type = "ecdsa-p256"; },
          { name = "release"; type = "ecdsa-p256"; },
          { name = "pubonly"; type = "ecdsa-p256"; },
@@ -56,7 +57,8 @@ listeners = { sign = { path = "$work/sign.sock"; };
               admin = { path = "$work/admin.sock"; }; };
 admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = ( { name = "root"; match = { uid = 0; };
-                 grants = ( { keys = [ "p256", "p384", "ed", "rsa", "rot" ]; },
+                 grants = ( { keys = [ "p256", "p384", "ed", "rsa", "rsa3k",
+                                     "rot" ]; },
                             { keys = "release"; namespaces = "release"; },
                             { keys = "pubonly";
                               operations = [ "pubkey" ]; } ); } );
@@ -73,7 +75,7 @@ for _ in $(seq 200); do
     kill -0 "$pid" 2>/dev/null || fail "custodiand exited at start"
     sleep 0.05
 done
-for k in p256 p384 ed rsa rot release pubonly other; do
+for k in p256 p384 ed rsa rsa3k rot release pubonly other; do
     "$ctl" key create $k >/dev/null || fail "key create $k"
     "$ctl" pubkey $k >"$work/$k.pub.pem" || fail "pubkey $k"
 done
@@ -93,7 +95,7 @@ openssl dgst -sha384 -binary "$work/data" >"$work/data.sha384"
 cd "$work"
 
 # pkeyutl: the pre-hashed path (and -rawin for Ed25519).
-for k in p256:sha256 p384:sha384 rsa:sha256; do
+for k in p256:sha256 p384:sha384 rsa:sha256 rsa3k:sha384; do
     key=${k%:*} md=${k#*:}
     ossl pkeyutl -sign "${P[@]}" -inkey "custodian:$key" -pkeyopt \
         "digest:$md" -in "data.$md" -out "$key.pk.sig" 2>err ||
@@ -116,7 +118,7 @@ openssl pkeyutl -verify -pubin -rawin -inkey ed.pub.pem -in data \
 echo "ok: openssl pkeyutl -sign, every key type, verified"
 
 # dgst: the digest-sign path (OpenSSL 3.0's dgst has no Ed25519).
-for k in p256:sha256 p384:sha512 rsa:sha256; do
+for k in p256:sha256 p384:sha256 p384:sha512 rsa:sha256 rsa3k:sha512; do
     key=${k%:*} md=${k#*:}
     ossl dgst "-$md" -sign "custodian:$key" "${P[@]}" -out "$key.d.sig" \
         data 2>err || fail "dgst $key: $(cat err)"
@@ -135,7 +137,10 @@ ossl dgst -sha256 -sign custodian:p256 -provider-path "$provdir" \
     fail "dgst, custodian loaded first: $(cat err)"
 openssl dgst -sha256 -verify p256.pub.pem -signature order.sig data \
     >/dev/null || fail "dgst, custodian loaded first: does not verify"
-echo "ok: openssl dgst -sign, verified"
+# The key opened for its public half verifies, as any public key does.
+ossl dgst -sha256 -verify custodian:p256 "${P[@]}" -signature p256.d.sig \
+    data >/dev/null 2>err || fail "dgst -verify custodian:p256: $(cat err)"
+echo "ok: openssl dgst -sign, verified; dgst -verify with custodian:NAME"
 
 # req -x509: a certificate for the key, signed by it.
 for k in p256 p384 ed rsa rsa:pss; do
@@ -149,7 +154,8 @@ for k in p256 p384 ed rsa rsa:pss; do
     openssl x509 -in "${k/:/-}.crt" -pubkey -noout | cmp -s - "$key.pub.pem" ||
         fail "req -x509 $k: the certificate holds another key"
 done
-openssl x509 -in rsa-pss.crt -noout -text | grep -q "Signature Algorithm: rsassaPss" ||
+openssl x509 -in rsa-pss.crt -noout -text |
+    grep -q "Signature Algorithm: rsassaPss" ||
     fail "req -x509 rsa:pss: not an RSA-PSS certificate"
 
 # A request, and a certificate issued by a custodian key as CA.
@@ -227,18 +233,37 @@ rc=0
 ossl pkeyutl -sign "${P[@]}" -inkey custodian:other -pkeyopt digest:sha256 \
     -in data.sha256 -out /dev/null 2>err || rc=$?
 [ $rc = 1 ] || fail "an ungranted key was used"
-grep -q 'custodian:.*denied by policy.*no grant of "root" allows pubkey of key "other"' err ||
+want='denied by policy.*no grant of "root" allows pubkey of key "other"'
+grep -q "custodian:.*$want" err ||
     fail "the refusal is not named: $(cat err)"
-grep -q '"event":"pubkey".*"key":"other","decision":"deny","error":"CUST_ERR_DENIED"' \
-    audit.log || fail "the refusal is not audited"
+want='"key":"other","decision":"deny","error":"CUST_ERR_DENIED"'
+grep -q "\"event\":\"pubkey\".*$want" audit.log ||
+    fail "the refusal is not audited"
 rc=0
 ossl dgst -sha256 -sign custodian:pubonly "${P[@]}" -out /dev/null data \
     2>err || rc=$?
-[ $rc = 1 ] && grep -q "custodiand refused to sign" err ||
+[ $rc = 1 ] && grep -q "custodiand refused a signature" err ||
     fail "signed with a public-key-only grant: $(cat err)"
 grep -q '"event":"sign".*"key":"pubonly","decision":"deny"' audit.log ||
     fail "the signing refusal is not audited"
 echo "ok: policy refusals reach OpenSSL's error queue, and are audited"
+
+# A daemon that is not there, and one that does not answer.
+rc=0
+CUSTODIAN_SOCKET=$work/none.sock ossl dgst -sha256 -sign custodian:p256 \
+    "${P[@]}" -out /dev/null data 2>err || rc=$?
+[ $rc = 1 ] &&
+    grep -q "cannot reach custodiand at $work/none.sock: No such file" err ||
+    fail "daemon down: $(cat err)"
+sed 's/^namespace = release$/timeout = 1/' openssl.cnf >stalled.cnf
+kill -STOP "$pid"
+rc=0
+OPENSSL_CONF=$work/stalled.cnf LD_PRELOAD=$preload timeout 20 openssl dgst \
+    -sha256 -sign custodian:p256 -out /dev/null data 2>err || rc=$?
+kill -CONT "$pid"
+[ $rc = 1 ] && grep -q "did not answer within 1 s" err ||
+    fail "a stalled daemon: rc $rc, $(cat err)"
+echo "ok: a daemon down or stalled is named, and nothing waits for ever"
 
 # With the provider loaded, openssl still makes and uses its own keys.
 ossl genpkey "${P[@]}" -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \

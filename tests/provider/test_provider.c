@@ -12,6 +12,7 @@
  * p384, ed, rsa and rot; "pubonly" for its public key alone; "other" not
  * at all.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,10 @@ teardown(void)
     OSSL_LIB_CTX_free(checker);
 }
 
-/* Opens custodian:NAME; NULL, with OpenSSL's errors kept, if it fails. */
+/* Opens custodian:NAME for a key of type WANT (OSSL_STORE_INFO_PKEY or
+ * _PUBKEY); NULL, with OpenSSL's errors kept, if it fails. */
 static EVP_PKEY *
-load_key(const char *name)
+load_as(const char *name, int want)
 {
     char uri[128];
     OSSL_STORE_CTX *st;
@@ -73,14 +75,23 @@ load_key(const char *name)
     st = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL);
     if (st == NULL)
         return NULL;
+    OSSL_STORE_expect(st, want);
     while (k == NULL && !OSSL_STORE_eof(st) &&
            (info = OSSL_STORE_load(st)) != NULL) {
         if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
             k = OSSL_STORE_INFO_get1_PKEY(info);
+        else if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PUBKEY)
+            k = OSSL_STORE_INFO_get1_PUBKEY(info);
         OSSL_STORE_INFO_free(info);
     }
     OSSL_STORE_close(st);
     return k;
+}
+
+static EVP_PKEY *
+load_key(const char *name)
+{
+    return load_as(name, OSSL_STORE_INFO_PKEY);
 }
 
 /* The public key custodianctl exported, read by the checker. */
@@ -233,7 +244,91 @@ START_TEST(policy_refusals_reach_the_error_queue)
     k = load_key("pubonly");
     ck_assert_ptr_nonnull(k);
     ck_assert(!digest_sign(k, "SHA256", sig, &len));
-    assert_custodian_error(CUST_ERR_DENIED, "refused to sign");
+    assert_custodian_error(CUST_ERR_DENIED, "refused a signature");
+    EVP_PKEY_free(k);
+}
+END_TEST
+
+/* Asked for a public key, the store gives one that any provider can use
+ * to verify. */
+START_TEST(public_key_alone)
+{
+    EVP_PKEY *k = load_key("p256"),
+             *pub = load_as("p256", OSSL_STORE_INFO_PUBKEY);
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+
+    ck_assert_ptr_nonnull(k);
+    ck_assert_ptr_nonnull(pub);
+    ck_assert(digest_sign(k, "SHA256", sig, &len));
+    ck_assert_int_eq(
+        EVP_DigestVerifyInit_ex(m, NULL, "SHA256", NULL, NULL, pub, NULL), 1);
+    ck_assert_int_eq(EVP_DigestVerify(m, sig, len, message, sizeof(message)),
+                     1);
+    EVP_MD_CTX_free(m);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(k);
+}
+END_TEST
+
+/* A copy of a key signs as the key does. */
+START_TEST(key_copies_sign)
+{
+    EVP_PKEY *k = load_key("ed"), *copy, *pub = exported_key("ed");
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+
+    ck_assert_ptr_nonnull(k);
+    copy = EVP_PKEY_dup(k);
+    ck_assert_ptr_nonnull(copy);
+    EVP_PKEY_free(k);
+    ck_assert(digest_sign(copy, NULL, sig, &len));
+    ck_assert(digest_verify(pub, NULL, sig, len));
+    EVP_PKEY_free(copy);
+    EVP_PKEY_free(pub);
+}
+END_TEST
+
+struct signer {
+    pthread_t thread;
+    EVP_PKEY *key, *pub;
+    int good;
+};
+
+static void *
+sign_many(void *arg)
+{
+    struct signer *s = arg;
+    unsigned char sig[128];
+    size_t len;
+    int i;
+
+    for (i = 0; i < 10; i++) {
+        len = sizeof(sig);
+        s->good += digest_sign(s->key, "SHA384", sig, &len) &&
+                   digest_verify(s->pub, "SHA384", sig, len);
+    }
+    return NULL;
+}
+
+/* One key, signing from several threads at once. */
+START_TEST(threads_share_a_key)
+{
+    struct signer s[4];
+    EVP_PKEY *k = load_key("p384"), *pub = exported_key("p384");
+    size_t i;
+
+    ck_assert_ptr_nonnull(k);
+    for (i = 0; i < 4; i++) {
+        s[i] = (struct signer){.key = k, .pub = pub};
+        pthread_create(&s[i].thread, NULL, sign_many, &s[i]);
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(s[i].thread, NULL);
+        ck_assert_int_eq(s[i].good, 10);
+    }
+    EVP_PKEY_free(pub);
     EVP_PKEY_free(k);
 }
 END_TEST
@@ -244,7 +339,7 @@ START_TEST(daemon_down_is_named)
 
     setenv("CUSTODIAN_SOCKET", "/nonexistent/sign.sock", 1);
     ck_assert_ptr_null(load_key("p256"));
-    assert_custodian_error(CUST_ERR_IO, "/nonexistent/sign.sock");
+    assert_custodian_error(CUST_ERR_IO, "/nonexistent/sign.sock: No such file");
     setenv("CUSTODIAN_SOCKET", saved, 1);
     free(saved);
 }
@@ -320,6 +415,9 @@ main(void)
     tcase_add_test(tc, pkey_sign_rsa_pss);
     tcase_add_test(tc, unsupported_parameters_are_named);
     tcase_add_test(tc, policy_refusals_reach_the_error_queue);
+    tcase_add_test(tc, public_key_alone);
+    tcase_add_test(tc, key_copies_sign);
+    tcase_add_test(tc, threads_share_a_key);
     tcase_add_test(tc, daemon_down_is_named);
     tcase_add_test(tc, rotation_after_load_is_refused);
     tcase_add_test(tc, key_survives_fork);
