@@ -22,7 +22,8 @@
 
 #include "bench.h"
 
-#define BENCH_LAT_MAX (1u << 22) /* latencies kept per client */
+#define BENCH_LAT_MAX    (1u << 22) /* latencies kept per client */
+#define BENCH_ERRORS_MAX 100        /* failed requests before a client stops */
 
 struct sample {
     uint8_t msg[BENCH_MSG_LEN];
@@ -174,6 +175,7 @@ client_run(void *arg)
     uint8_t(*msgs)[BENCH_MSG_LEN] = calloc(window, BENCH_MSG_LEN);
     uint8_t sig[BENCH_SIG_MAX];
     uint64_t sent = 0, done = 0;
+    unsigned slot;
     size_t siglen;
     void *conn = NULL;
 
@@ -185,8 +187,7 @@ client_run(void *arg)
     while (!atomic_load(&bench_stop) || done < sent) {
         while (!atomic_load(&bench_stop) && sent - done < window &&
                (interval == 0 || now_s() >= start + sent * interval)) {
-            unsigned slot = sent % window;
-
+            slot = sent % window;
             bench_message(c->id, sent, msgs[slot]);
             due[slot] = interval > 0 ? start + sent * interval : now_s();
             if (c->ops->send(conn, msgs[slot]) != 0) {
@@ -200,12 +201,13 @@ client_run(void *arg)
             continue;
         }
         siglen = sizeof(sig);
-        if (c->ops->recv(conn, sig, &siglen) != 0)
-            c->errors++;
-        else
-            client_record(c, due[done % window], msgs[done % window], sig,
-                          siglen);
-        done++;
+        slot = done++ % window;
+        if (c->ops->recv(conn, sig, &siglen) == 0) {
+            client_record(c, due[slot], msgs[slot], sig, siglen);
+        } else if (++c->errors >= BENCH_ERRORS_MAX) {
+            c->failed = 1; /* a signer that only fails: stop asking */
+            goto out;
+        }
     }
 out:
     if (conn != NULL)

@@ -34,7 +34,8 @@ tok_open(const struct bench_opts *o, void **target)
         .module = o->module,
         .uri = o->uri,
         .pin_file = o->pin_file,
-        .sessions = o->clients,
+        /* The token layer's most; more clients wait for a session. */
+        .sessions = o->clients < 64 ? o->clients : 64,
         .wait_ms = 10000,
     };
     struct tok *t = calloc(1, sizeof(*t));

@@ -448,6 +448,10 @@ out:
         peer_release(&p);
         return rc;
     }
+    /* The pidfd has done its work; /proc/PID stays for the executable's
+     * hash, which a policy may ask for later. */
+    close(p.pidfd);
+    p.pidfd = -1;
     *out = p;
     return 0;
 }

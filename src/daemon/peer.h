@@ -62,8 +62,9 @@ struct peer {
      * "" when the system has no unified hierarchy. */
     char cgroup[PEER_CGROUP_MAX + 1];
     int pidfd_from_socket; /* 1: SO_PEERPIDFD; 0: pidfd_open() */
-    int pidfd;             /* held until peer_release(); -1 if none */
-    int procfd;            /* /proc/PID, held likewise; -1 if none */
+    int pidfd;             /* during identification only; -1 after */
+    int procfd;            /* /proc/PID, held until peer_release(); -1 if
+                              none */
 };
 
 /*

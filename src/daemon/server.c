@@ -68,6 +68,7 @@ struct server {
     struct conn *conns;
     unsigned nconns;
     unsigned max_conns; /* limits.max_connections, or what fits in fds */
+    int full_logged;    /* the refusal at max_conns was logged */
     unsigned inflight;  /* requests of all connections not yet answered */
     int stopping;
 };
@@ -684,9 +685,16 @@ conn_accept(struct server *s, evutil_socket_t fd, int kind)
     struct conn *c;
 
     if (s->stopping || s->nconns >= s->max_conns) {
+        if (!s->stopping && !s->full_logged)
+            log_warn("%u connections open, the most allowed: new ones are "
+                     "closed at once (limits.max_connections, and the limit "
+                     "on open files)",
+                     s->nconns);
+        s->full_logged = !s->stopping;
         close(fd);
         return;
     }
+    s->full_logged = 0;
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
@@ -852,6 +860,9 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 /* Descriptors kept for what is not a connection: tokens, the audit log,
  * /proc reads, the listeners. */
 #define SERVER_FD_RESERVE 128
+/* Each connection holds its socket and, for the caller's identity,
+ * /proc/PID (peer.h). */
+#define SERVER_FDS_PER_CONN 2
 
 /* Raises the soft limit on open files so that max_connections fit, as
  * far as the hard limit allows; returns how many connections fit. */
@@ -859,7 +870,7 @@ static unsigned
 server_fit_connections(unsigned want)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)want + SERVER_FD_RESERVE;
+    rlim_t need = (rlim_t)want * SERVER_FDS_PER_CONN + SERVER_FD_RESERVE;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return want;
@@ -873,8 +884,9 @@ server_fit_connections(unsigned want)
     if (rl.rlim_cur >= need)
         return want;
     want = rl.rlim_cur > 2 * SERVER_FD_RESERVE
-               ? (unsigned)(rl.rlim_cur - SERVER_FD_RESERVE)
-               : (unsigned)(rl.rlim_cur / 2);
+               ? (unsigned)((rl.rlim_cur - SERVER_FD_RESERVE) /
+                            SERVER_FDS_PER_CONN)
+               : (unsigned)(rl.rlim_cur / 2 / SERVER_FDS_PER_CONN);
     log_warn("open files are limited to %llu: at most %u connections (raise "
              "the limit, e.g. LimitNOFILE= in the unit)",
              (unsigned long long)rl.rlim_cur, want);
