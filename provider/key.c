@@ -18,11 +18,7 @@
 static const char *
 key_socket(const struct prov_ctx *pc)
 {
-    const char *env = getenv("CUSTODIAN_SOCKET");
-
-    if (pc->socket[0] != '\0')
-        return pc->socket;
-    return env != NULL && *env != '\0' ? env : CUST_SOCKET_DEFAULT;
+    return cust_socket_path(pc->socket);
 }
 
 static int

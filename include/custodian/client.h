@@ -21,6 +21,10 @@
 
 struct cust_conn;
 
+/* The socket cust_connect() would reach for PATH: PATH itself, else
+ * $CUSTODIAN_SOCKET, else CUST_SOCKET_DEFAULT. */
+CUST_API const char *cust_socket_path(const char *path);
+
 struct cust_key {
     char name[65];
     char type[17];        /* ecdsa-p256, ed25519, rsa-2048, ... */

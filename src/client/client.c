@@ -164,6 +164,14 @@ client_open(const char *path, unsigned timeout_ms, int *out)
     return 0;
 }
 
+const char *
+cust_socket_path(const char *path)
+{
+    if (path == NULL || *path == '\0')
+        path = getenv("CUSTODIAN_SOCKET");
+    return path != NULL && *path != '\0' ? path : CUST_SOCKET_DEFAULT;
+}
+
 int
 cust_connect(const char *path, const char *name, struct cust_conn **out)
 {
@@ -179,10 +187,7 @@ cust_connect_timeout(const char *path, const char *name, unsigned timeout_ms,
     struct buf req, body;
     int rc;
 
-    if (path == NULL)
-        path = getenv("CUSTODIAN_SOCKET");
-    if (path == NULL || *path == '\0')
-        path = CUST_SOCKET_DEFAULT;
+    path = cust_socket_path(path);
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return CUST_ERR_NOMEM;
