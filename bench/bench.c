@@ -3,6 +3,7 @@
  * percentiles and the check of a sample of signatures. It prints one
  * JSON object per run on standard output (docs/performance.md).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -289,14 +290,99 @@ open_idle(const struct bench_ops *ops, void *target, unsigned n, int **fds)
     return *fds != NULL ? 0 : -1;
 }
 
+/* CPU time spent by this process and by the signer (--server-pid). */
+struct cpu {
+    double self, server; /* seconds; server -1 when not known */
+};
+
+/* Seconds of CPU time in /proc/PID/stat: the process's own and its
+ * reaped children's; -1 if unreadable. *PPID: its parent. */
+static double
+cpu_stat(const char *pid, long *ppid)
+{
+    char path[300], buf[1024], *p;
+    unsigned long long ut, st, cut, cst;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 4 and 14 to 17, counted after the command name's ')'. */
+    p = strrchr(buf, ')');
+    if (p == NULL || sscanf(p + 2,
+                            "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%llu %llu %llu %llu",
+                            ppid, &ut, &st, &cut, &cst) != 5)
+        return -1;
+    return (double)(ut + st + cut + cst) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of PID and of its live children (a server may fork one
+ * per connection), or -1 when PID cannot be read. */
+static double
+cpu_of(int pid)
+{
+    char self[32];
+    struct dirent *e;
+    double total, t;
+    long ppid;
+    DIR *d;
+
+    snprintf(self, sizeof(self), "%d", pid);
+    total = cpu_stat(self, &ppid);
+    if (total < 0 || (d = opendir("/proc")) == NULL)
+        return total;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        t = cpu_stat(e->d_name, &ppid);
+        if (t > 0 && ppid == pid)
+            total += t;
+    }
+    closedir(d);
+    return total;
+}
+
+static struct cpu
+cpu_now(const struct bench_opts *o)
+{
+    struct rusage ru;
+    struct cpu c = {0, -1};
+
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        c.self = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    if (o->server_pid > 0)
+        c.server = cpu_of(o->server_pid);
+    return c;
+}
+
+/* CPU microseconds per signature from A to B as JSON into OUT: a
+ * number, or null when unknown. */
+static const char *
+cpu_per_sig(double a, double b, size_t n, char out[32])
+{
+    if (a < 0 || b < 0 || n == 0)
+        return "null";
+    snprintf(out, 32, "%.1f", (b - a) * 1e6 / (double)n);
+    return out;
+}
+
 static void
 report(const struct bench_opts *o, const struct bench_ops *ops, void *target,
-       struct client *cs, double elapsed, size_t checked, size_t good)
+       struct client *cs, double elapsed, const struct cpu *cpu, size_t checked,
+       size_t good)
 {
     size_t n = 0, i, k;
     uint64_t errors = 0;
     unsigned failed = 0;
     uint32_t *all;
+    char self[32], server[32];
 
     for (k = 0; k < o->clients; k++) {
         n += cs[k].nlat;
@@ -315,35 +401,40 @@ report(const struct bench_opts *o, const struct bench_ops *ops, void *target,
            "\"target_rate\":%.0f,\"signatures\":%zu,\"rate\":%.1f,"
            "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,"
            "\"errors\":%llu,\"failed_clients\":%u,\"checked\":%zu,"
-           "\"good\":%zu}\n",
+           "\"good\":%zu,\"cpu_us_per_sig\":%s,"
+           "\"server_cpu_us_per_sig\":%s}\n",
            ops->name, o->key, alg_keytype_name(ops->type(target)), o->clients,
            o->inflight, o->idle, elapsed, o->rate, n, (double)n / elapsed,
            all ? percentile(all, n, 50) : 0, all ? percentile(all, n, 99) : 0,
            all ? percentile(all, n, 99.9) : 0, (unsigned long long)errors,
-           failed, checked, good);
+           failed, checked, good,
+           cpu_per_sig(cpu[0].self, cpu[1].self, n, self),
+           cpu_per_sig(cpu[0].server, cpu[1].server, n, server));
     free(all);
 }
 
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: custodian-bench --target native|agent|token [options]\n"
-            "  -s, --socket PATH     the signer's socket (native, agent)\n"
-            "  -k, --key NAME        key name (native), identity comment\n"
-            "                        prefix (agent), key label (token)\n"
-            "      --pubkey FILE     PEM public key to check agent answers\n"
-            "      --module PATH     PKCS#11 module (token)\n"
-            "      --uri URI         PKCS#11 URI of the token (token)\n"
-            "      --pin-file FILE   the token's PIN (token)\n"
-            "  -c, --clients N       concurrent clients (1)\n"
-            "  -i, --inflight N      requests in flight per client (1)\n"
-            "  -d, --duration SECS   how long to measure (5)\n"
-            "  -r, --rate R          target signatures per second (flat out)\n"
-            "      --idle N          idle connections held open (0)\n"
-            "      --verify N        signatures checked afterwards (50)\n"
-            "Prints one JSON object; exits 1 if any request failed or any\n"
-            "checked signature was bad, 2 on a usage error.\n");
+    fprintf(
+        f, "usage: custodian-bench --target native|agent|token [options]\n"
+           "  -s, --socket PATH     the signer's socket (native, agent)\n"
+           "  -k, --key NAME        key name (native), identity comment\n"
+           "                        prefix (agent), key label (token)\n"
+           "      --pubkey FILE     PEM public key to check agent answers\n"
+           "      --module PATH     PKCS#11 module (token)\n"
+           "      --uri URI         PKCS#11 URI of the token (token)\n"
+           "      --pin-file FILE   the token's PIN (token)\n"
+           "  -c, --clients N       concurrent clients (1)\n"
+           "  -i, --inflight N      requests in flight per client (1)\n"
+           "  -d, --duration SECS   how long to measure (5)\n"
+           "  -r, --rate R          target signatures per second (flat out)\n"
+           "      --idle N          idle connections held open (0)\n"
+           "      --verify N        signatures checked afterwards (50)\n"
+           "      --server-pid PID  also report the CPU time per signature of\n"
+           "                        PID and its child processes\n"
+           "Prints one JSON object; exits 1 if any request failed or any\n"
+           "checked signature was bad, 2 on a usage error.\n");
 }
 
 static const struct bench_ops *
@@ -409,10 +500,12 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
         {"rate", required_argument, NULL, 'r'},
         {"idle", required_argument, NULL, 'I'},
         {"verify", required_argument, NULL, 'V'},
+        {"server-pid", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int ch, bad = 0;
+    unsigned pid = 0;
 
     *o = (struct bench_opts){
         .clients = 1, .inflight = 1, .seconds = 5, .verify = 50, .key = ""};
@@ -458,6 +551,10 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
         case 'V':
             bad |= opt_uint(optarg, &o->verify);
             break;
+        case 'S':
+            bad |= opt_uint(optarg, &pid);
+            o->server_pid = (int)pid;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -467,7 +564,7 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
     }
     if (bad || optind != argc || o->clients == 0 || o->clients > 4096 ||
         o->inflight == 0 || o->inflight > 1024 || o->seconds <= 0 ||
-        o->rate < 0 || find_ops(o->target) == NULL)
+        o->rate < 0 || find_ops(o->target) == NULL || pid > INT_MAX)
         return -1;
     return 0;
 }
@@ -479,6 +576,7 @@ run(const struct bench_opts *o, const struct bench_ops *ops, void *target)
     size_t per = o->verify / o->clients + 1, checked = 0, good, k;
     uint64_t errors = 0;
     double t0, elapsed;
+    struct cpu cpu[2];
     int bad = 0;
 
     if (cs == NULL)
@@ -492,6 +590,7 @@ run(const struct bench_opts *o, const struct bench_ops *ops, void *target)
         cs[k].lat = malloc(BENCH_LAT_MAX * sizeof(*cs[k].lat));
         cs[k].samples = calloc(per, sizeof(*cs[k].samples));
     }
+    cpu[0] = cpu_now(o);
     t0 = now_s();
     for (k = 0; k < o->clients; k++)
         pthread_create(&cs[k].thread, NULL, client_run, &cs[k]);
@@ -500,8 +599,9 @@ run(const struct bench_opts *o, const struct bench_ops *ops, void *target)
     for (k = 0; k < o->clients; k++)
         pthread_join(cs[k].thread, NULL);
     elapsed = now_s() - t0;
+    cpu[1] = cpu_now(o);
     good = check_samples(ops, target, cs, o->clients, o->verify, &checked);
-    report(o, ops, target, cs, elapsed, checked, good);
+    report(o, ops, target, cs, elapsed, cpu, checked, good);
     for (k = 0; k < o->clients; k++) {
         errors += cs[k].errors;
         bad |= cs[k].failed;

@@ -37,6 +37,7 @@ struct bench_opts {
     unsigned verify;      /* signatures checked afterwards */
     double seconds;       /* how long to measure */
     double rate;          /* target signatures per second; 0: flat out */
+    int server_pid;       /* the signer's process, for its CPU time; 0 */
 };
 
 /* The message client CLIENT signs as its SEQ-th request. */

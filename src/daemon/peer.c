@@ -134,6 +134,8 @@ peer_release(struct peer *p)
         close(p->procfd);
     p->pidfd = -1;
     p->procfd = -1;
+    free(p->exe);
+    p->exe = NULL;
 }
 
 int
@@ -344,27 +346,31 @@ static int
 peer_read_exe(struct peer *p)
 {
     size_t cut = sizeof(peer_deleted) - 1;
+    char exe[PATH_MAX];
     struct stat st;
     ssize_t n;
 
     /* Following the link reaches the file itself, even when deleted. */
     if (fstatat(p->procfd, "exe", &st, 0) != 0)
         return peer_fail(p->pid, "stat of /proc/PID/exe", errno);
-    n = readlinkat(p->procfd, "exe", p->exe, sizeof(p->exe));
+    n = readlinkat(p->procfd, "exe", exe, sizeof(exe));
     if (n < 0)
         return peer_fail(p->pid, "reading /proc/PID/exe", errno);
-    if ((size_t)n >= sizeof(p->exe))
+    if ((size_t)n >= sizeof(exe))
         return peer_fail(p->pid, "executable path longer than PATH_MAX", 0);
-    p->exe[n] = '\0';
+    exe[n] = '\0';
     p->exe_dev = st.st_dev;
     p->exe_ino = st.st_ino;
 
     /* The kernel appends the suffix once the name was unlinked or
      * renamed over; a file really named so is reported the same way. */
-    if ((size_t)n > cut && strcmp(p->exe + n - cut, peer_deleted) == 0) {
-        p->exe[n - cut] = '\0';
+    if ((size_t)n > cut && strcmp(exe + n - cut, peer_deleted) == 0) {
+        exe[n - cut] = '\0';
         p->exe_deleted = 1;
     }
+    p->exe = strdup(exe);
+    if (p->exe == NULL)
+        return peer_fail(p->pid, "no memory for the executable path", ENOMEM);
     return 0;
 }
 
@@ -468,7 +474,7 @@ peer_from_values(struct peer *out, pid_t pid, uid_t uid, gid_t gid,
         exe = "";
     if (cgroup == NULL)
         cgroup = "";
-    if (strlen(exe) >= sizeof(p.exe) || strlen(cgroup) > PEER_CGROUP_MAX) {
+    if (strlen(exe) >= PATH_MAX || strlen(cgroup) > PEER_CGROUP_MAX) {
         peer_fail(pid, "synthetic caller's exe or cgroup too long", 0);
         return CUST_ERR_TOO_BIG;
     }
@@ -477,7 +483,9 @@ peer_from_values(struct peer *out, pid_t pid, uid_t uid, gid_t gid,
     p.pid = pid;
     p.uid = uid;
     p.gid = gid;
-    memcpy(p.exe, exe, strlen(exe) + 1);
+    p.exe = strdup(exe);
+    if (p.exe == NULL)
+        return CUST_ERR_NOMEM;
     memcpy(p.cgroup, cgroup, strlen(cgroup) + 1);
     *out = p;
     return 0;

@@ -53,8 +53,10 @@ struct peer {
      * uptime. 0 for a synthetic caller. */
     unsigned long long start_time;
     /* The executable when the identity was read, as /proc/PID/exe names
-     * it from the daemon's root, without the " (deleted)" suffix. */
-    char exe[PATH_MAX];
+     * it from the daemon's root, without the " (deleted)" suffix; at most
+     * PATH_MAX - 1 bytes, on the heap at its own length (a connection
+     * holds a peer for its whole life). */
+    char *exe;
     int exe_deleted; /* the path no longer names that executable */
     dev_t exe_dev;   /* the file EXE named when read, to notice a later */
     ino_t exe_ino;   /* execve() before hashing */
@@ -88,7 +90,8 @@ int peer_identify(int fd, struct peer *out);
  * process stands behind it and it holds no descriptors. EXE and CGROUP
  * may be NULL ("" then). Supplementary groups may be set in the struct
  * afterwards. Returns 0, CUST_ERR_ARG for a NULL OUT, or CUST_ERR_TOO_BIG
- * if EXE does not fit PATH_MAX or CGROUP exceeds PEER_CGROUP_MAX.
+ * if EXE does not fit PATH_MAX or CGROUP exceeds PEER_CGROUP_MAX,
+ * CUST_ERR_NOMEM. Release it with peer_release().
  */
 int peer_from_values(struct peer *out, pid_t pid, uid_t uid, gid_t gid,
                      const char *exe, const char *cgroup);

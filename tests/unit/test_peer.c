@@ -1342,6 +1342,7 @@ START_TEST(hash_of_synthetic_refused)
     ck_assert_int_eq(peer_from_values(&p, getpid(), 0, 0, "/bin/x", "/"), 0);
     ck_assert_int_eq(peer_exe_sha256(&p, md), CUST_ERR_PEER);
     assert_reason("synthetic");
+    peer_release(&p);
 }
 END_TEST
 
@@ -1370,6 +1371,7 @@ START_TEST(from_values)
     ck_assert_int_eq(peer_from_values(&p, 1, 2, 3, NULL, NULL), 0);
     ck_assert_str_eq(p.exe, "");
     ck_assert_str_eq(p.cgroup, "");
+    peer_release(&p);
 }
 END_TEST
 
@@ -1385,6 +1387,7 @@ START_TEST(from_values_limits)
     exe[PATH_MAX - 1] = '\0';
     ck_assert_int_eq(peer_from_values(&p, 1, 2, 3, exe, "/"), 0);
     ck_assert_uint_eq(strlen(p.exe), PATH_MAX - 1);
+    peer_release(&p);
     exe[PATH_MAX - 1] = 'e';
     exe[PATH_MAX] = '\0';
     peer_dirty(&p);
@@ -1396,6 +1399,7 @@ START_TEST(from_values_limits)
     cg[PEER_CGROUP_MAX] = '\0';
     ck_assert_int_eq(peer_from_values(&p, 1, 2, 3, "/x", cg), 0);
     ck_assert_uint_eq(strlen(p.cgroup), PEER_CGROUP_MAX);
+    peer_release(&p);
     cg[PEER_CGROUP_MAX] = 'c';
     cg[PEER_CGROUP_MAX + 1] = '\0';
     ck_assert_int_eq(peer_from_values(&p, 1, 2, 3, "/x", cg), CUST_ERR_TOO_BIG);
