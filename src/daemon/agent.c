@@ -149,8 +149,10 @@ agent_do_sign(struct handler_req *r, const struct keystore_version *v,
             rc = token_sign_digest(v->tk, alg_default_scheme(type), md, digest,
                                    alg_digest_len(md), sig, &siglen);
     }
-    if (rc != 0)
+    if (rc != 0) {
+        handler_token_failed(v, rc, rec);
         return rc;
+    }
     buf_init(&blob, 2 * ALG_SIG_MAX);
     rc = sshsig_put_signature(&blob, type, md, sig, siglen);
     if (rc == 0) {

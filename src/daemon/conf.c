@@ -836,7 +836,7 @@ conf_admin_reader(struct loader *l, const config_setting_t *g, void *item)
 
 static const char *const conf_audit_members[] = {"path", NULL};
 static const char *const conf_limits_members[] = {
-    "max_connections", "idle_timeout", "workers", NULL};
+    "max_connections", "idle_timeout", "request_timeout", "workers", NULL};
 static const char *const conf_top_members[] = {
     "tokens", "keys", "listeners", "identities", "admins", "audit",
     "limits", "user", "state",     "keyring",    NULL};
@@ -942,6 +942,15 @@ conf_read_limits(struct loader *l)
                    idle);
     else if (idle != NULL)
         lim->idle_timeout = (unsigned)secs;
+    idle = conf_string(l, g, "request_timeout", false);
+    if (idle != NULL &&
+        (conf_parse_duration(idle, &secs) != 0 || secs < 1 || secs > 3600))
+        conf_error(l, g,
+                   "request_timeout \"%.32s\" must be a duration from 1s "
+                   "to 1h, such as \"10s\"",
+                   idle);
+    else if (idle != NULL)
+        lim->request_timeout = (unsigned)secs;
 }
 
 /* Reports a name used twice among N items of SIZE bytes whose first
@@ -1004,6 +1013,7 @@ conf_defaults(struct conf *c)
     c->keyring_path = strdup("/var/lib/custodian/keyring");
     c->limits.max_connections = 16384;
     c->limits.idle_timeout = 60;
+    c->limits.request_timeout = 10;
     c->limits.workers = 4;
 }
 

@@ -113,8 +113,9 @@ struct conf_identity {
 
 struct conf_limits {
     unsigned max_connections;
-    unsigned idle_timeout; /* seconds */
-    unsigned workers;      /* threads for token calls */
+    unsigned idle_timeout;    /* seconds */
+    unsigned request_timeout; /* seconds a request may wait for the token */
+    unsigned workers;         /* threads for token calls */
 };
 
 struct conf {

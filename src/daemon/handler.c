@@ -172,10 +172,25 @@ handler_audited(void *arg, int status, uint64_t seq)
     r->done(r);
 }
 
+int
+handler_abandon(struct handler_req *r)
+{
+    int running = HANDLER_RUNNING;
+
+    return atomic_compare_exchange_strong(&r->state, &running,
+                                          HANDLER_ABANDONED);
+}
+
 /* Submits REC for REQ; the answer goes when the record is durable. */
 void
 handler_commit(struct handler_req *r, json_t *rec)
 {
+    int running = HANDLER_RUNNING;
+
+    /* Given up on meanwhile: the client has had its answer, and this
+     * one (a signature too) is recorded as never sent. */
+    if (!atomic_compare_exchange_strong(&r->state, &running, HANDLER_COMMITTED))
+        json_object_set_new(rec, "released", json_false());
     json_object_set_new(rec, "latency_us",
                         json_integer(handler_latency_us(&r->start)));
     if (audit_submit(r->env->audit, rec, handler_audited, r) != 0) {
@@ -280,6 +295,17 @@ handler_sign_args(const struct handler_req *r, enum alg_keytype type, int *md,
     return s->datalen == alg_digest_len(*md) ? 0 : CUST_ERR_DIGEST_LEN;
 }
 
+/* A signature the token did not make: logged for the operator with the
+ * PKCS#11 detail, which the record keeps too. The token layer has already
+ * tried to recover; the next request tries again. */
+void
+handler_token_failed(const struct keystore_version *v, int rc, json_t *rec)
+{
+    log_warn("key \"%s\" version %u: signing failed: %s (%s)", v->key->name,
+             v->version, cust_err_str(rc), token_error_detail());
+    json_object_set_new(rec, "token_error", json_string(token_error_detail()));
+}
+
 /* Signs on the token and puts the SIGNATURE frame in the answer. */
 static int
 handler_do_sign(struct handler_req *r, const struct keystore_version *k, int md,
@@ -296,8 +322,10 @@ handler_do_sign(struct handler_req *r, const struct keystore_version *k, int md,
     else
         rc = token_sign_digest(k->tk, scheme, md, r->sign.data, r->sign.datalen,
                                sig, &siglen);
-    if (rc != 0)
+    if (rc != 0) {
+        handler_token_failed(k, rc, rec);
         return rc;
+    }
     handler_keyinfo(k, &ws.key);
     snprintf(ws.scheme, sizeof(ws.scheme), "%s", alg_scheme_name(scheme));
     ws.sig = sig;
@@ -384,6 +412,12 @@ handler_run(void *arg)
     struct handler_env *env = r->env;
     struct policy_caller c;
 
+    /* Given up on while it waited for a worker: the client has been
+     * answered and the refusal recorded; nothing is left to do. */
+    if (atomic_load(&r->state) == HANDLER_ABANDONED) {
+        r->done(r);
+        return;
+    }
     handler_policy_caller(r->peer, &c);
     buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
     /* Records name the identity and rule: the policy must not change
@@ -417,6 +451,8 @@ handler_refuse(struct handler_req *r, int code, const char *message)
     json_object_set_new(rec, "event", json_string("refused"));
     json_object_set_new(rec, "caller", handler_caller(r->peer));
     json_object_set_new(rec, "frame_type", json_integer(r->type));
+    if (r->key[0] != '\0')
+        json_object_set_new(rec, "key", handler_text(r->key, strlen(r->key)));
     json_object_set_new(rec, "decision", json_string("deny"));
     json_object_set_new(rec, "error", json_string(cust_err_name(code)));
     json_object_set_new(rec, "reason", json_string(message));

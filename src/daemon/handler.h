@@ -42,8 +42,20 @@ struct handler_req;
  * 535 bytes). */
 #define HANDLER_BLOB_MAX 1024
 
+/*
+ * Who answers a request. Its handler does, unless the event loop gives up
+ * on it first (handler_abandon()): then the loop answers the client and
+ * whatever the handler makes later is recorded but never sent.
+ */
+enum handler_state {
+    HANDLER_RUNNING,   /* neither has happened yet */
+    HANDLER_COMMITTED, /* the handler's record is on its way to the log */
+    HANDLER_ABANDONED, /* the loop gave up: the handler's answer is dropped */
+};
+
 /* Called once per request, on the audit writer's thread or the worker's,
- * when REQ->answer holds the frame to send. */
+ * when REQ->answer holds the frame to send (or, for an abandoned request,
+ * when the handler is finished with it). */
 typedef void (*handler_done_fn)(struct handler_req *req);
 
 struct handler_req {
@@ -60,6 +72,7 @@ struct handler_req {
     size_t bloblen;
     uint32_t flags;        /* agent SIGN: its flags */
     struct timespec start; /* when the request arrived */
+    atomic_int state;      /* enum handler_state */
     struct buf answer;     /* the answer frame, filled by the handler */
     handler_done_fn done;
     void *arg; /* the connection's */
@@ -71,6 +84,16 @@ struct handler_req {
  * failure becomes an ERROR answer, audited like any other.
  */
 void handler_run(void *req);
+
+/*
+ * Gives up on REQ, whose handler has run too long (a slow or hung token):
+ * returns 1 if its handler had not yet committed a record, and then the
+ * caller answers the client itself; the handler still finishes, records
+ * its outcome with "released": false, and calls req->done, but its answer
+ * must be dropped. Returns 0 when the handler's answer is already on its
+ * way. Thread-safe.
+ */
+int handler_abandon(struct handler_req *req);
 
 /*
  * Refuses a frame that is not a request the daemon can carry out
@@ -118,6 +141,8 @@ void handler_policy_caller(const struct peer *p, struct policy_caller *c);
 json_t *handler_record(struct handler_req *r, const char *op,
                        const struct policy_decision *d, int rc);
 void handler_error(struct handler_req *r, int code, const char *message);
+void handler_token_failed(const struct keystore_version *v, int rc,
+                          json_t *rec);
 void handler_commit(struct handler_req *r, json_t *rec);
 
 /*

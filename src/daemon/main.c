@@ -392,13 +392,16 @@ shut_down(struct daemon *d)
 {
     size_t i;
 
-    server_free(d->server);
+    /* Requests still running (a token slower than the drain time) hold
+     * their connection: the workers finish them, the audit log records
+     * them, and only then does the server go. */
     workers_stop(d->workers);
     schedule_stop(d->sched);
     if (d->audit != NULL) {
         audit_event(d, json_pack("{s:s}", "event", "stop"));
         audit_close(d->audit);
     }
+    server_free(d->server);
     keystore_free(d->keys);
     keyring_free(d->published);
     policy_free(d->env.policy);

@@ -36,7 +36,9 @@ struct req {
     struct req *next;     /* in the connection's arrival order */
     struct req *done_next;
     struct conn *conn;
-    int done; /* h.answer is final */
+    int done;      /* h.answer is final */
+    int timed;     /* limits.request_timeout applies */
+    int abandoned; /* given up on: out of the queue, answer dropped */
 };
 
 struct conn {
@@ -52,6 +54,10 @@ struct conn {
     char admin_name[CONF_NAME_MAX + 1]; /* the admin identity */
     struct req *head, *tail;
     unsigned pending;
+    /* Abandoned requests still running: their handlers read PEER, so
+     * the connection is freed only after them (a zombie until then). */
+    unsigned abandoned;
+    int zombie;
 };
 
 struct server {
@@ -62,7 +68,7 @@ struct server {
     struct workers *workers;
     struct event_base *base;
     struct evconnlistener *listener, *admin_listener, *agent_listener;
-    struct event *wake, *sigterm, *sigint, *sighup;
+    struct event *wake, *tick, *sigterm, *sigint, *sighup;
     pthread_mutex_t lock; /* guards the completed list */
     struct req *completed;
     /* Finished requests kept for reuse, loop thread only: a request is
@@ -79,6 +85,9 @@ struct server {
 };
 
 static void conn_flush(struct conn *c);
+static struct req *req_new(struct conn *c);
+static void req_free(struct server *s, struct req *r);
+static void req_drop(struct req *r);
 
 /* Finished requests kept for reuse. */
 #define SERVER_SPARE_MAX 64
@@ -138,9 +147,76 @@ on_wake(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&s->lock);
     for (; r != NULL; r = next) {
         next = r->done_next;
-        r->done = 1;
-        conn_flush(r->conn);
+        if (r->abandoned)
+            req_drop(r);
+        else {
+            r->done = 1;
+            conn_flush(r->conn);
+        }
     }
+}
+
+/* How often the loop looks for requests past limits.request_timeout. */
+#define SERVER_TICK_MS 250
+
+/*
+ * Gives up on C's requests that have waited for a worker or the token
+ * longer than limits.request_timeout: each is replaced in the queue by a
+ * CUST_ERR_TIMEOUT answer, audited, so that the client hears in time and
+ * later answers keep their order. The handler finishes on its own, its
+ * record marked "released": false, and its answer is dropped.
+ */
+static void
+conn_expire(struct conn *c, const struct timespec *now)
+{
+    long limit_ms = (long)c->srv->conf->limits.request_timeout * 1000;
+    char msg[96];
+    struct req **p, *r, *n;
+
+    for (p = &c->head; (r = *p) != NULL; p = &(*p)->next) {
+        if (!r->timed || r->done ||
+            (now->tv_sec - r->h.start.tv_sec) * 1000 +
+                    (now->tv_nsec - r->h.start.tv_nsec) / 1000000 <
+                limit_ms)
+            continue;
+        if ((n = req_new(c)) == NULL)
+            return; /* no memory: try again on the next tick */
+        if (!handler_abandon(&r->h)) {
+            req_free(c->srv, n); /* its answer is on its way */
+            continue;
+        }
+        n->h.type = r->h.type;
+        memcpy(n->h.key, r->h.key, sizeof(n->h.key));
+        n->h.start = r->h.start;
+        n->next = r->next;
+        *p = n;
+        if (c->tail == r)
+            c->tail = n;
+        r->abandoned = 1;
+        c->abandoned++;
+        log_warn("request of pid %ld for \"%s\" given up after %u s: the "
+                 "token has not answered",
+                 (long)c->peer.pid, r->h.key,
+                 c->srv->conf->limits.request_timeout);
+        snprintf(msg, sizeof(msg), "no answer from the token within %u s",
+                 c->srv->conf->limits.request_timeout);
+        handler_refuse(&n->h, CUST_ERR_TIMEOUT, msg);
+    }
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    struct timespec now;
+    struct conn *c;
+
+    (void)fd;
+    (void)what;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (c = s->conns; c != NULL; c = c->next)
+        if (c->pending > 0)
+            conn_expire(c, &now);
 }
 
 static void
@@ -150,6 +226,11 @@ conn_free(struct conn *c)
 
     if (c->bev != NULL)
         bufferevent_free(c->bev);
+    c->bev = NULL;
+    if (c->abandoned > 0) {
+        c->zombie = 1; /* req_drop() frees it after its last one */
+        return;
+    }
     peer_release(&c->peer);
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -185,9 +266,9 @@ req_free(struct server *s, struct req *r)
     s->nspare++;
 }
 
-/* A new request at the end of C's queue; NULL when out of memory. */
+/* A new request of C, in no queue yet; NULL when out of memory. */
 static struct req *
-conn_push(struct conn *c)
+req_new(struct conn *c)
 {
     struct server *s = c->srv;
     struct req *r = s->spare;
@@ -204,7 +285,32 @@ conn_push(struct conn *c)
     r->h.peer = &c->peer;
     r->h.env = c->srv->env;
     r->h.done = complete;
+    atomic_init(&r->h.state, HANDLER_RUNNING);
     clock_gettime(CLOCK_MONOTONIC, &r->h.start);
+    return r;
+}
+
+/* An abandoned request's handler has finished: R goes, and its
+ * connection too if it waited only for R. */
+static void
+req_drop(struct req *r)
+{
+    struct conn *c = r->conn;
+
+    buf_free(&r->h.answer);
+    req_free(c->srv, r);
+    if (--c->abandoned == 0 && c->zombie)
+        conn_free(c);
+}
+
+/* A new request at the end of C's queue; NULL when out of memory. */
+static struct req *
+conn_push(struct conn *c)
+{
+    struct req *r = req_new(c);
+
+    if (r == NULL)
+        return NULL;
     if (c->tail != NULL)
         c->tail->next = r;
     else
@@ -347,6 +453,7 @@ conn_job(struct conn *c, uint8_t type, struct buf *body)
             memcpy(r->h.key, r->h.sign.key, sizeof(r->h.key));
         }
     }
+    r->timed = 1;
     if (rc == 0)
         rc = workers_submit(c->srv->workers, handler_run, &r->h);
     if (rc != 0)
@@ -592,6 +699,7 @@ conn_agent_dispatch(struct conn *c, uint8_t type, struct buf *body)
         return;
     }
     r->h.type = type;
+    r->timed = 1;
     rc = type == AGENT_SIGN_REQUEST ? agent_get_sign(body, &r->h)
                                     : wire_get_empty(body);
     if (rc == 0)
@@ -947,6 +1055,7 @@ server_new(const struct conf *conf, struct handler_env *env,
            server_reload_fn reload, void *arg, struct server **out)
 {
     struct server *s = calloc(1, sizeof(*s));
+    struct timeval tick = {0, SERVER_TICK_MS * 1000};
     int fd, afd;
 
     if (s == NULL)
@@ -978,10 +1087,12 @@ server_new(const struct conf *conf, struct handler_env *env,
         return CUST_ERR_IO;
     }
     s->wake = event_new(s->base, -1, EV_PERSIST, on_wake, s);
+    s->tick = event_new(s->base, -1, EV_PERSIST, on_tick, s);
     s->sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
     s->sighup = evsignal_new(s->base, SIGHUP, on_sighup, s);
     if (s->listener == NULL || s->admin_listener == NULL || s->wake == NULL ||
+        s->tick == NULL || event_add(s->tick, &tick) != 0 ||
         s->sigterm == NULL || s->sigint == NULL || s->sighup == NULL ||
         event_add(s->sigterm, NULL) != 0 || event_add(s->sigint, NULL) != 0 ||
         event_add(s->sighup, NULL) != 0) {
@@ -1006,8 +1117,29 @@ server_run(struct server *s, struct workers *workers)
 void
 server_free(struct server *s)
 {
+    struct req *r, *next;
+    struct conn *c;
+
     if (s == NULL)
         return;
+    /* The workers and the audit log have stopped, so every request has
+     * finished: drop the abandoned ones, then every connection's queue
+     * (answers a client never took after a stop's drain time). */
+    for (r = s->completed; r != NULL; r = next) {
+        next = r->done_next;
+        if (r->abandoned)
+            req_drop(r);
+    }
+    s->completed = NULL;
+    for (c = s->conns; c != NULL; c = c->next) {
+        for (r = c->head; r != NULL; r = next) {
+            next = r->next;
+            buf_free(&r->h.answer);
+            free(r);
+        }
+        c->head = c->tail = NULL;
+        c->abandoned = 0;
+    }
     while (s->conns != NULL)
         conn_free(s->conns);
     if (s->listener != NULL) {
@@ -1024,6 +1156,8 @@ server_free(struct server *s)
     }
     if (s->wake != NULL)
         event_free(s->wake);
+    if (s->tick != NULL)
+        event_free(s->tick);
     if (s->sigterm != NULL)
         event_free(s->sigterm);
     if (s->sigint != NULL)
@@ -1032,9 +1166,7 @@ server_free(struct server *s)
         event_free(s->sighup);
     if (s->base != NULL)
         event_base_free(s->base);
-    while (s->spare != NULL) {
-        struct req *r = s->spare;
-
+    while ((r = s->spare) != NULL) {
         s->spare = r->next;
         free(r);
     }

@@ -38,11 +38,18 @@ int server_new(const struct conf *conf, struct handler_env *env,
 /*
  * Serves, handing token work to WORKERS, until SIGTERM or SIGINT; then
  * stops accepting, lets every request in flight finish and its answer
- * go out, and returns 0. WORKERS must outlive the server.
+ * go out (for at most 10 s), and returns 0. A request of a client that
+ * waits longer than limits.request_timeout for a worker or the token is
+ * answered CUST_ERR_TIMEOUT, audited; its handler's late answer is
+ * dropped. WORKERS must outlive the server.
  */
 int server_run(struct server *s, struct workers *workers);
 
-/* Closes every connection and the socket, removes the socket file. */
+/*
+ * Closes every connection and the sockets, removes the socket files.
+ * Call it only after the workers have stopped and the audit log is
+ * closed: requests still running hold their connection.
+ */
 void server_free(struct server *s);
 
 #endif

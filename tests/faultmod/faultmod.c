@@ -1,13 +1,28 @@
 /*
  * A PKCS#11 module that wraps a real one (named by CUST_FAULT_TARGET) and
  * injects the faults real tokens cannot produce on demand: a locked PIN,
- * a device error, a token pulled out. Tests control it in-process through
- * the cust_fault_* functions (found with dlsym), and read how often the
- * wrapped module was asked to log in.
+ * a device error, a token pulled out, a slow answer. Tests control it
+ * in-process through the cust_fault_* functions (found with dlsym), and
+ * read how often the wrapped module was asked to log in.
+ *
+ * A test driving another process (custodiand) controls it through a file
+ * instead: CUST_FAULT_CONTROL names it, and the module reads it again
+ * whenever it was replaced (write a new file and rename it over). One
+ * line, one of:
+ *   none                  no fault
+ *   sign RV [COUNT]       C_Sign answers RV (a number, or CKR_DEVICE_ERROR,
+ *                         CKR_SESSION_HANDLE_INVALID), COUNT times or until
+ *                         the file changes
+ *   removed               the token is out of its slot
+ *   slow MS               C_Sign waits MS milliseconds first
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -23,7 +38,62 @@ static struct {
     int sign_count;       /* ... this many times (-1: until cleared) */
     int removed;          /* the token is out of its slot */
     unsigned long logins; /* C_Login calls passed to the real module */
+    long slow_ms;         /* C_Sign waits this long first */
+    struct stat control;  /* the control file as last read */
 } fault;
+
+/* Applies one line of the control file; called with FAULT_LOCK held. */
+static void
+fault_apply(const char *line)
+{
+    char word[32] = "", rv[64] = "";
+    long n = -1;
+
+    fault.sign_count = 0;
+    fault.removed = 0;
+    fault.slow_ms = 0;
+    if (sscanf(line, "%31s %63s %ld", word, rv, &n) < 1)
+        return;
+    if (strcmp(word, "removed") == 0) {
+        fault.removed = 1;
+    } else if (strcmp(word, "slow") == 0) {
+        fault.slow_ms = strtol(rv, NULL, 10);
+    } else if (strcmp(word, "sign") == 0) {
+        if (strcmp(rv, "CKR_DEVICE_ERROR") == 0)
+            fault.sign_rv = CKR_DEVICE_ERROR;
+        else if (strcmp(rv, "CKR_SESSION_HANDLE_INVALID") == 0)
+            fault.sign_rv = CKR_SESSION_HANDLE_INVALID;
+        else
+            fault.sign_rv = strtoul(rv, NULL, 0);
+        fault.sign_count = (int)n;
+    }
+}
+
+/* Reads the control file again if it was replaced since. */
+static void
+fault_poll(void)
+{
+    const char *path = getenv("CUST_FAULT_CONTROL");
+    char line[128] = "";
+    struct stat st;
+    FILE *f;
+
+    if (path == NULL || stat(path, &st) != 0)
+        return;
+    pthread_mutex_lock(&fault_lock);
+    if (st.st_ino != fault.control.st_ino ||
+        st.st_mtim.tv_nsec != fault.control.st_mtim.tv_nsec ||
+        st.st_mtim.tv_sec != fault.control.st_mtim.tv_sec) {
+        fault.control = st;
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fgets(line, sizeof(line), f) == NULL)
+                line[0] = '\0';
+            fclose(f);
+        }
+        fault_apply(line);
+    }
+    pthread_mutex_unlock(&fault_lock);
+}
 
 void
 cust_fault_token_flags(CK_FLAGS flags)
@@ -66,6 +136,7 @@ fault_is_removed(void)
 {
     int r;
 
+    fault_poll();
     pthread_mutex_lock(&fault_lock);
     r = fault.removed;
     pthread_mutex_unlock(&fault_lock);
@@ -76,8 +147,16 @@ fault_is_removed(void)
 static CK_RV
 fault_take_sign(void)
 {
+    struct timespec wait = {0, 0};
     CK_RV rv = CKR_OK;
 
+    fault_poll();
+    pthread_mutex_lock(&fault_lock);
+    wait.tv_sec = fault.slow_ms / 1000;
+    wait.tv_nsec = fault.slow_ms % 1000 * 1000000;
+    pthread_mutex_unlock(&fault_lock);
+    if (wait.tv_sec > 0 || wait.tv_nsec > 0)
+        nanosleep(&wait, NULL);
     pthread_mutex_lock(&fault_lock);
     if (fault.removed) {
         rv = CKR_DEVICE_REMOVED;

@@ -93,7 +93,25 @@ START_TEST(example_loads)
     ck_assert_int_eq(conf->identities[0].expires, 1830211200); /* 2027-12-31 */
     ck_assert_int_eq(conf->sign.mode, 0660);
     ck_assert_uint_eq(conf->limits.idle_timeout, 60);
+    ck_assert_uint_eq(conf->limits.request_timeout, 10);
     conf_free(conf);
+}
+END_TEST
+
+START_TEST(request_timeout_bounds)
+{
+    struct conf_errors errs =
+        load_bad(TOKEN "limits = { request_timeout = \"0s\"; };\n");
+
+    assert_error(&errs, 3,
+                 "request_timeout \"0s\" must be a duration from 1s to 1h, "
+                 "such as \"10s\"");
+    conf_errors_free(&errs);
+    errs = load_bad(TOKEN "limits = { request_timeout = \"2h\"; };\n");
+    assert_error(&errs, 3,
+                 "request_timeout \"2h\" must be a duration from 1s to 1h, "
+                 "such as \"10s\"");
+    conf_errors_free(&errs);
 }
 END_TEST
 
@@ -326,6 +344,7 @@ main(void)
 
     tcase_add_test(tc, example_loads);
     tcase_add_test(tc, every_error_has_its_line);
+    tcase_add_test(tc, request_timeout_bounds);
     tcase_add_test(tc, token_errors);
     tcase_add_test(tc, syntax_error_has_its_line);
     tcase_add_test(tc, unknown_users_and_groups);
