@@ -303,6 +303,22 @@ req_drop(struct req *r)
         conn_free(c);
 }
 
+/*
+ * Arms C's timeouts. A connection is idle when it waits for nothing:
+ * while a request is in flight the read timeout is off, so that a request
+ * the token takes long over (a key generation) does not close its own
+ * connection. The write timeout always runs, for clients that stop
+ * taking their answers.
+ */
+static void
+conn_timeouts(struct conn *c)
+{
+    struct timeval idle = {(time_t)c->srv->conf->limits.idle_timeout, 0};
+
+    if (c->bev != NULL)
+        bufferevent_set_timeouts(c->bev, c->pending > 0 ? NULL : &idle, &idle);
+}
+
 /* A new request at the end of C's queue; NULL when out of memory. */
 static struct req *
 conn_push(struct conn *c)
@@ -316,7 +332,8 @@ conn_push(struct conn *c)
     else
         c->head = r;
     c->tail = r;
-    c->pending++;
+    if (c->pending++ == 0)
+        conn_timeouts(c);
     c->srv->inflight++;
     return r;
 }
@@ -325,6 +342,7 @@ conn_push(struct conn *c)
 static void
 conn_flush(struct conn *c)
 {
+    unsigned had = c->pending;
     struct req *r;
 
     while ((r = c->head) != NULL && r->done) {
@@ -344,6 +362,8 @@ conn_flush(struct conn *c)
             conn_free(c);
         return;
     }
+    if (c->pending == 0 && had > 0)
+        conn_timeouts(c);
     if (conn_can_read(c))
         bufferevent_enable(c->bev, EV_READ);
     else
@@ -821,7 +841,6 @@ static void
 conn_accept(struct server *s, evutil_socket_t fd, int kind)
 {
     int admin = kind == 1;
-    struct timeval idle = {(time_t)s->conf->limits.idle_timeout, 0};
     struct conn *c;
 
     if (s->stopping || s->nconns >= s->max_conns) {
@@ -864,7 +883,7 @@ conn_accept(struct server *s, evutil_socket_t fd, int kind)
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     /* Idle: nothing read, or answers not taken, for that long. */
-    bufferevent_set_timeouts(c->bev, &idle, &idle);
+    conn_timeouts(c);
     bufferevent_setwatermark(c->bev, EV_WRITE, SERVER_OUTPUT_MAX / 2, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     /* Not an admin: one audited refusal, then the door closes. */

@@ -4,8 +4,11 @@
 # signature checked by OpenSSL and the openssl command, the audit chain
 # checked by custodianctl.
 # Usage: daemon.sh CUSTODIAND CUSTODIANCTL TEST_DAEMON CUSTODIAN_SIGN
+# CUSTODIAN_TEST_WRAPPER, when set, is a command the serving daemon runs
+# under (valgrind: see tests/CMakeLists.txt).
 set -euo pipefail
 daemon=$1 ctl=$2 test=$3 sign=$4
+read -ra wrap <<<"${CUSTODIAN_TEST_WRAPPER:-}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/softhsm.sh"
 
@@ -13,7 +16,7 @@ work=$(mktemp -d)
 pid=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null
-    rm -rf "$work"
+    [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 chmod 755 "$work" # other users' test callers must reach the socket
@@ -81,14 +84,15 @@ grep -q '^RestartPreventExitStatus=3$' "$here/../../conf/custodiand.service" ||
     fail "the unit restarts after a refused PIN"
 echo "ok: a refused PIN stops custodiand with status 3"
 
-"$daemon" -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
+"${wrap[@]}" "$daemon" -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-    [ -S "$work/run/sign.sock" ] && break
+for _ in $(seq 600); do
+    [ -S "$work/run/sign.sock" ] && grep -q "serving on" "$work/daemon.log" &&
+        break
     kill -0 "$pid" 2>/dev/null || fail "custodiand exited at start"
     sleep 0.05
 done
-[ -S "$work/run/sign.sock" ] || fail "no socket after 5 seconds"
+[ -S "$work/run/sign.sock" ] || fail "no socket after 30 seconds"
 [ "$(stat -c %a "$work/run/sign.sock")" = 660 ] || fail "socket mode not 0660"
 [ "$(stat -c %U:%G "$work/run/sign.sock")" = root:nogroup ] ||
     fail "socket owner: $(stat -c %U:%G "$work/run/sign.sock")"
@@ -322,10 +326,11 @@ echo "ok: a forged audit record is caught at the record after it"
 # A second start finds the keys the first one created.
 fpr=$(grep -o '"key":"rsa","version":1,"type":"rsa-2048","fingerprint":"[^"]*"' \
     "$work/log/audit.log" | sed 's/.*"fingerprint":"//; s/"$//')
-"$daemon" -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
+"${wrap[@]}" "$daemon" -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do
-    [ -S "$work/run/admin.sock" ] && break
+for _ in $(seq 600); do
+    [ -S "$work/run/admin.sock" ] && grep -q "serving on" "$work/daemon.log" &&
+        break
     sleep 0.05
 done
 "$ctl" keys | awk -v f="$fpr" '$1 == "rsa" && $3 == 1 && $4 == f { ok = 1 }

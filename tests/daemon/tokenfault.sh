@@ -7,8 +7,10 @@
 # recovers on the first request after the token is back, and the audit
 # chain holds at the end.
 # Usage: tokenfault.sh CUSTODIAND CUSTODIANCTL CUSTODIAN_SIGN FAULTMOD
+# CUSTODIAN_TEST_WRAPPER, when set, is a command the daemon runs under.
 set -euo pipefail
 daemon=$1 ctl=$2 sign=$3 faultmod=$4
+read -ra wrap <<<"${CUSTODIAN_TEST_WRAPPER:-}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/softhsm.sh"
 
@@ -49,10 +51,10 @@ state = "$work/keys.state";
 keyring = "$work/keyring";
 limits = { request_timeout = "1s"; };
 CONF
-"$daemon" -c "$work/custodiand.conf" 2>"$work/daemon.log" &
+"${wrap[@]}" "$daemon" -c "$work/custodiand.conf" 2>"$work/daemon.log" &
 pid=$!
-for _ in $(seq 100); do
-    [ -S "$work/sign.sock" ] && break
+for _ in $(seq 600); do
+    [ -S "$work/sign.sock" ] && grep -q "serving on" "$work/daemon.log" && break
     sleep 0.05
 done
 export CUSTODIAN_SOCKET=$work/sign.sock
