@@ -49,7 +49,7 @@ identities = ( { name = "ci"; match = { uid = $(id -u); };
 audit = { path = "$work/audit.log"; };
 state = "$work/keys.state";
 keyring = "$work/keyring";
-limits = { request_timeout = "1s"; };
+limits = { request_timeout = "3s"; idle_timeout = "1s"; };
 CONF
 "${wrap[@]}" "$daemon" -c "$work/custodiand.conf" 2>"$work/daemon.log" &
 pid=$!
@@ -134,24 +134,29 @@ fault none
 try_sign || fail "no recovery when the token came back: $(cat "$work/err")"
 verified "after the token came back"
 
-echo "== a slow token: answered CUST_ERR_TIMEOUT after request_timeout"
-fault slow 3000
+echo "== a slow token, slower than idle_timeout: the request waits for it"
+fault slow 1500
+try_sign || fail "a request waiting 1.5 s for the token: $(cat "$work/err")"
+verified "slow token"
+
+echo "== a token slower than request_timeout: answered CUST_ERR_TIMEOUT"
+fault slow 5000
 rc=0
 try_sign || rc=$?
 [ $rc = 1 ] && grep -q 'CUST_ERR_TIMEOUT' "$work/err" &&
-    grep -q 'no answer from the token within 1 s' "$work/err" ||
+    grep -q 'no answer from the token within 3 s' "$work/err" ||
     fail "slow token: exit $rc, $(cat "$work/err")"
 [ ! -e "$work/a.sig" ] || fail "a signature file after a timeout"
 grep -q '"event":"refused".*"key":"release".*"error":"CUST_ERR_TIMEOUT"' \
     "$work/audit.log" || fail "the timeout is not audited"
-# The token answers after 3 s: the late signature is recorded, never sent.
+# The token answers after 5 s: the late signature is recorded, never sent.
 for _ in $(seq 100); do
     grep -q '"released":false' "$work/audit.log" && break
     sleep 0.1
 done
 last_sign_record | grep -q '"decision":"allow","error":null.*"released":false' ||
     fail "late signature not recorded as unreleased: $(last_sign_record)"
-grep -q 'given up after 1 s' "$work/daemon.log" || fail "timeout not logged"
+grep -q 'given up after 3 s' "$work/daemon.log" || fail "timeout not logged"
 fault none
 try_sign || fail "no recovery after the slow token: $(cat "$work/err")"
 verified "after the slow token"
