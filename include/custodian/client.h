@@ -6,7 +6,8 @@
  * A connection is used by one thread at a time. Calls block until the
  * daemon answers. Functions return 0 or a negative custodian error
  * (custodian/error.h); when the daemon refused a request, its message
- * is in cust_message().
+ * is in cust_message(). CUST_ERR_IO means the connection failed, and
+ * errno says how (ECONNRESET when the daemon closed it).
  */
 #ifndef CUSTODIAN_CLIENT_H
 #define CUSTODIAN_CLIENT_H

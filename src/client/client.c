@@ -58,6 +58,8 @@ client_read_full(int fd, uint8_t *p, size_t len)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return CUST_ERR_TIMEOUT;
+        if (n == 0)
+            errno = ECONNRESET; /* the daemon closed the connection */
         if (n <= 0)
             return CUST_ERR_IO;
         p += n;
