@@ -836,7 +836,8 @@ conf_admin_reader(struct loader *l, const config_setting_t *g, void *item)
 
 static const char *const conf_audit_members[] = {"path", NULL};
 static const char *const conf_limits_members[] = {
-    "max_connections", "idle_timeout", "request_timeout", "workers", NULL};
+    "max_connections", "idle_timeout", "frame_timeout",
+    "request_timeout", "workers",      NULL};
 static const char *const conf_top_members[] = {
     "tokens", "keys", "listeners", "identities", "admins", "audit",
     "limits", "user", "state",     "keyring",    NULL};
@@ -921,36 +922,42 @@ conf_read_user(struct loader *l)
         conf_error(l, NULL, "out of memory");
 }
 
+/* Reads the timeout NAME of G, a duration of at most MAX seconds
+ * (RANGE in words), into *OUT. */
+static void
+conf_timeout(struct loader *l, const config_setting_t *g, const char *name,
+             unsigned long max, const char *range, const char *example,
+             unsigned *out)
+{
+    const char *text = conf_string(l, g, name, false);
+    unsigned long secs;
+
+    if (text == NULL)
+        return;
+    if (conf_parse_duration(text, &secs) != 0 || secs > max)
+        conf_error(l, g, "%s \"%.32s\" must be a duration %s, such as \"%s\"",
+                   name, text, range, example);
+    else
+        *out = (unsigned)secs;
+}
+
 static void
 conf_read_limits(struct loader *l)
 {
     const config_setting_t *g = config_lookup(&l->lc, "limits");
     struct conf_limits *lim = &l->conf->limits;
-    const char *idle;
-    unsigned long secs;
 
     if (g == NULL)
         return;
     conf_check_members(l, g, conf_limits_members);
     conf_uint(l, g, "max_connections", 1, 1000000, &lim->max_connections);
     conf_uint(l, g, "workers", 1, 256, &lim->workers);
-    idle = conf_string(l, g, "idle_timeout", false);
-    if (idle != NULL && (conf_parse_duration(idle, &secs) != 0 || secs > 86400))
-        conf_error(l, g,
-                   "idle_timeout \"%.32s\" must be a duration up to "
-                   "1d, such as \"60s\"",
-                   idle);
-    else if (idle != NULL)
-        lim->idle_timeout = (unsigned)secs;
-    idle = conf_string(l, g, "request_timeout", false);
-    if (idle != NULL &&
-        (conf_parse_duration(idle, &secs) != 0 || secs < 1 || secs > 3600))
-        conf_error(l, g,
-                   "request_timeout \"%.32s\" must be a duration from 1s "
-                   "to 1h, such as \"10s\"",
-                   idle);
-    else if (idle != NULL)
-        lim->request_timeout = (unsigned)secs;
+    conf_timeout(l, g, "idle_timeout", 86400, "up to 1d", "60s",
+                 &lim->idle_timeout);
+    conf_timeout(l, g, "frame_timeout", 86400, "up to 1d", "10s",
+                 &lim->frame_timeout);
+    conf_timeout(l, g, "request_timeout", 3600, "from 1s to 1h", "10s",
+                 &lim->request_timeout);
 }
 
 /* Reports a name used twice among N items of SIZE bytes whose first
@@ -1014,6 +1021,7 @@ conf_defaults(struct conf *c)
     c->limits.max_connections = 16384;
     c->limits.idle_timeout = 60;
     c->limits.request_timeout = 10;
+    c->limits.frame_timeout = 10;
     c->limits.workers = 4;
 }
 

@@ -114,6 +114,8 @@ struct conf_identity {
 struct conf_limits {
     unsigned max_connections;
     unsigned idle_timeout;    /* seconds */
+    unsigned frame_timeout;   /* seconds from a frame's first byte to its
+                                 last */
     unsigned request_timeout; /* seconds a request may wait for the token */
     unsigned workers;         /* threads for token calls */
 };

@@ -463,6 +463,26 @@ out:
 }
 
 int
+peer_credentials(int fd, struct peer *out)
+{
+    struct peer p;
+    int rc;
+
+    peer_blank(&p);
+    rc = peer_read_creds(fd, &p);
+    /* Past the uid, only the groups can fail: name the caller without. */
+    if (rc != 0 && p.pid <= 0)
+        return rc;
+    if (rc != 0)
+        p.ngroups = 0;
+    p.exe = strdup("");
+    if (p.exe == NULL)
+        return CUST_ERR_NOMEM;
+    *out = p;
+    return 0;
+}
+
+int
 peer_from_values(struct peer *out, pid_t pid, uid_t uid, gid_t gid,
                  const char *exe, const char *cgroup)
 {

@@ -86,6 +86,18 @@ struct peer {
 int peer_identify(int fd, struct peer *out);
 
 /*
+ * Fills *OUT with what the kernel states about the process at the other
+ * end of FD, without reading /proc: pid, uid, gid and the supplementary
+ * groups (none when they exceed PEER_GROUPS_MAX); the executable and
+ * cgroup are empty. For naming, in a refusal and its audit record, a
+ * caller that peer_identify() refused; never for a policy decision.
+ * Holds no descriptors; release it with peer_release(). Returns 0, or
+ * CUST_ERR_ARG / CUST_ERR_PEER as peer_identify() does for the
+ * credentials, or CUST_ERR_NOMEM.
+ */
+int peer_credentials(int fd, struct peer *out);
+
+/*
  * Builds a synthetic caller, for policy tests and explanations: no
  * process stands behind it and it holds no descriptors. EXE and CGROUP
  * may be NULL ("" then). Supplementary groups may be set in the struct

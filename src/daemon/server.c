@@ -45,9 +45,13 @@ struct conn {
     struct server *srv;
     struct conn *prev, *next; /* all connections of the server */
     struct bufferevent *bev;  /* NULL once the client is gone */
+    /* Pending while a frame has begun to arrive and is not complete:
+     * limits.frame_timeout from its first byte. */
+    struct event *frame_timer;
     struct peer peer;
     int hello;                          /* HELLO received */
     int close_after;                    /* close once the answers are out */
+    int paused;                         /* reading stopped by conn_reading() */
     unsigned refusals;                  /* frames refused so far */
     int admin;                          /* on the admin socket */
     int agent;                          /* on the agent socket */
@@ -79,8 +83,11 @@ struct server {
     struct conn *conns;
     unsigned nconns;
     unsigned max_conns; /* limits.max_connections, or what fits in fds */
-    int full_logged;    /* the refusal at max_conns was logged */
-    unsigned inflight;  /* requests of all connections not yet answered */
+    /* limits.frame_timeout, as a common timeout: thousands of timers of
+     * one duration cost the loop no heap operations. */
+    const struct timeval *frame_tv;
+    int full_logged;   /* the refusal at max_conns was logged */
+    unsigned inflight; /* requests of all connections not yet answered */
     int stopping;
 };
 
@@ -227,6 +234,9 @@ conn_free(struct conn *c)
     if (c->bev != NULL)
         bufferevent_free(c->bev);
     c->bev = NULL;
+    if (c->frame_timer != NULL)
+        event_free(c->frame_timer);
+    c->frame_timer = NULL;
     if (c->abandoned > 0) {
         c->zombie = 1; /* req_drop() frees it after its last one */
         return;
@@ -251,6 +261,41 @@ conn_can_read(const struct conn *c)
            c->pending < SERVER_INFLIGHT_MAX &&
            evbuffer_get_length(bufferevent_get_output(c->bev)) <
                SERVER_OUTPUT_MAX;
+}
+
+/*
+ * Reads from C while it may take more requests, and stops while it may
+ * not. Frames that arrived while reading was stopped are taken up as
+ * soon as it resumes: the client may be waiting for answers, with
+ * nothing more to send that would wake on_read().
+ */
+static void
+conn_reading(struct conn *c)
+{
+    if (!conn_can_read(c)) {
+        bufferevent_disable(c->bev, EV_READ);
+        /* The daemon holds the frame back now, not the client. */
+        evtimer_del(c->frame_timer);
+        c->paused = 1;
+        return;
+    }
+    bufferevent_enable(c->bev, EV_READ);
+    if (c->paused && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        bufferevent_trigger(c->bev, EV_READ,
+                            BEV_TRIG_IGNORE_WATERMARKS |
+                                BEV_TRIG_DEFER_CALLBACKS);
+    c->paused = 0;
+}
+
+/* Logs why C is being closed, naming its caller. */
+static void
+conn_log_cut(const struct conn *c, int level, const char *why)
+{
+    char exe[LOG_ESCAPE_BUF];
+
+    log_at(level, "closing the connection of pid %ld (%s): %s",
+           (long)c->peer.pid, log_escape(c->peer.exe, strlen(c->peer.exe), exe),
+           why);
 }
 
 /* R is finished: kept for reuse, or freed. */
@@ -364,10 +409,7 @@ conn_flush(struct conn *c)
     }
     if (c->pending == 0 && had > 0)
         conn_timeouts(c);
-    if (conn_can_read(c))
-        bufferevent_enable(c->bev, EV_READ);
-    else
-        bufferevent_disable(c->bev, EV_READ);
+    conn_reading(c);
     if (c->close_after && c->pending == 0 &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         conn_free(c);
@@ -404,8 +446,9 @@ conn_refuse(struct conn *c, uint8_t type, int code, const char *msg)
         return;
     }
     r->h.type = type;
-    if (++c->refusals >= SERVER_REFUSALS_MAX) {
+    if (++c->refusals >= SERVER_REFUSALS_MAX && !c->close_after) {
         msg = "too many refused frames; closing";
+        conn_log_cut(c, LOG_LEVEL_WARN, "too many refused frames");
         c->close_after = 1;
     }
     handler_refuse(&r->h, code, msg);
@@ -772,6 +815,33 @@ conn_dispatch(struct conn *c, uint8_t type, struct buf *body)
     }
 }
 
+/*
+ * A frame has begun and not ended within limits.frame_timeout: a client
+ * that trickles bytes is never idle, but it must not hold a connection
+ * and a partial frame for ever. Refused, audited, logged, closed.
+ */
+static void
+on_frame_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    uint8_t type = 0;
+    char why[96];
+
+    (void)fd;
+    (void)what;
+    /* The type byte, if it came, says what the frame was to be. */
+    if (evbuffer_get_length(in) > WIRE_HEADER)
+        type = evbuffer_pullup(in, WIRE_HEADER + 1)[WIRE_HEADER];
+    snprintf(why, sizeof(why), "a frame begun %us ago is not complete",
+             c->srv->conf->limits.frame_timeout);
+    conn_log_cut(c, LOG_LEVEL_WARN, why);
+    conn_refuse(c, type, CUST_ERR_TIMEOUT,
+                "frame not complete in time; closing");
+    c->close_after = 1;
+    conn_flush(c); /* may free C */
+}
+
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
@@ -792,6 +862,7 @@ on_read(struct bufferevent *bev, void *arg)
         if (rc == 1)
             break; /* the rest of the frame has not arrived */
         if (rc != 0) {
+            conn_log_cut(c, LOG_LEVEL_WARN, "frame length out of range");
             conn_refuse(c, 0, CUST_ERR_TOO_BIG, "frame length out of range");
             c->close_after = 1;
             break;
@@ -800,6 +871,18 @@ on_read(struct bufferevent *bev, void *arg)
         wire_open(data, frame, &type, &body);
         conn_dispatch(c, type, &body);
         evbuffer_drain(in, frame);
+        evtimer_del(c->frame_timer); /* each frame has its own time */
+    }
+    if (!conn_can_read(c)) {
+        /* Frames may wait in IN: conn_reading() takes them up later. */
+        c->paused = 1;
+        evtimer_del(c->frame_timer);
+    } else if (evbuffer_get_length(in) > 0) {
+        /* The start of a frame the client has yet to end. */
+        if (!evtimer_pending(c->frame_timer, NULL))
+            evtimer_add(c->frame_timer, c->srv->frame_tv);
+    } else {
+        evtimer_del(c->frame_timer);
     }
     conn_flush(c); /* may free C */
 }
@@ -813,8 +896,8 @@ on_write(struct bufferevent *bev, void *arg)
     (void)bev;
     if (c->close_after && c->pending == 0)
         conn_free(c);
-    else if (conn_can_read(c))
-        bufferevent_enable(c->bev, EV_READ);
+    else
+        conn_reading(c);
     server_maybe_stop(s); /* this client's answers are out */
 }
 
@@ -823,24 +906,47 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
     struct server *s = c->srv;
+    char why[64];
 
     (void)bev;
-    if (what & BEV_EVENT_TIMEOUT)
-        log_debug("closing idle connection of pid %ld", (long)c->peer.pid);
+    if (what & BEV_EVENT_TIMEOUT) {
+        snprintf(why, sizeof(why), "%s for %us",
+                 what & BEV_EVENT_READING ? "idle" : "answers not read",
+                 s->conf->limits.idle_timeout);
+        conn_log_cut(c, LOG_LEVEL_INFO, why);
+    }
     /* The client is gone (or idle): answers still owed are dropped, and
      * the connection is freed once its last request has finished. */
     bufferevent_free(c->bev);
     c->bev = NULL;
+    evtimer_del(c->frame_timer);
     if (c->pending == 0)
         conn_free(c);
     server_maybe_stop(s);
+}
+
+/*
+ * Who is calling, read now, once, for the connection's life. A caller
+ * that cannot be identified is named by what the kernel states (pid,
+ * uid, gid) for its refusal; *WHY then says why. Returns 0, 1 for a
+ * caller to refuse, or -1 when not even that could be read.
+ */
+static int
+conn_identify(struct conn *c, evutil_socket_t fd, char *why, size_t len)
+{
+    if (peer_identify(fd, &c->peer) == 0)
+        return 0;
+    snprintf(why, len, "%s", peer_error());
+    log_warn("caller refused: %s", why);
+    return peer_credentials(fd, &c->peer) == 0 ? 1 : -1;
 }
 
 /* Sets up a connection on FD; ADMIN for the admin socket. */
 static void
 conn_accept(struct server *s, evutil_socket_t fd, int kind)
 {
-    int admin = kind == 1;
+    int admin = kind == 1, unknown;
+    char why[WIRE_MESSAGE_MAX + 1];
     struct conn *c;
 
     if (s->stopping || s->nconns >= s->max_conns) {
@@ -859,9 +965,8 @@ conn_accept(struct server *s, evutil_socket_t fd, int kind)
         close(fd);
         return;
     }
-    /* Who is calling, read now, once, for the connection's life. */
-    if (peer_identify(fd, &c->peer) != 0) {
-        log_warn("caller refused: %s", peer_error());
+    unknown = conn_identify(c, fd, why, sizeof(why));
+    if (unknown < 0) {
         free(c);
         close(fd);
         return;
@@ -876,8 +981,10 @@ conn_accept(struct server *s, evutil_socket_t fd, int kind)
     s->conns = c;
     s->nconns++;
     c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        close(fd);
+    c->frame_timer = evtimer_new(s->base, on_frame_timeout, c);
+    if (c->bev == NULL || c->frame_timer == NULL) {
+        if (c->bev == NULL)
+            close(fd);
         conn_free(c);
         return;
     }
@@ -886,9 +993,15 @@ conn_accept(struct server *s, evutil_socket_t fd, int kind)
     conn_timeouts(c);
     bufferevent_setwatermark(c->bev, EV_WRITE, SERVER_OUTPUT_MAX / 2, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    /* Not an admin: one audited refusal, then the door closes. */
-    if (admin && handler_admin_identity(s->env, &c->peer, c->admin_name,
-                                        sizeof(c->admin_name)) != 0) {
+    /* Unknown, or not an admin: one audited refusal, then the door
+     * closes. The caller learns why it was not identified: its own pid
+     * and what happened to it. */
+    if (unknown) {
+        conn_refuse(c, 0, CUST_ERR_PEER, why);
+        c->close_after = 1;
+        bufferevent_disable(c->bev, EV_READ);
+    } else if (admin && handler_admin_identity(s->env, &c->peer, c->admin_name,
+                                               sizeof(c->admin_name)) != 0) {
         conn_refuse(c, 0, CUST_ERR_DENIED, "not an admin identity");
         c->close_after = 1;
         bufferevent_disable(c->bev, EV_READ);
@@ -1087,6 +1200,11 @@ server_new(const struct conf *conf, struct handler_env *env,
     pthread_mutex_init(&s->lock, NULL);
     evthread_use_pthreads();
     s->base = event_base_new();
+    if (s->base != NULL) {
+        struct timeval tv = {(time_t)conf->limits.frame_timeout, 0};
+
+        s->frame_tv = event_base_init_common_timeout(s->base, &tv);
+    }
     fd = server_socket(&conf->sign);
     afd = fd >= 0 ? server_socket(&conf->admin) : -1;
     if (s->base == NULL || fd < 0 || afd < 0) {
@@ -1112,9 +1230,9 @@ server_new(const struct conf *conf, struct handler_env *env,
     s->sighup = evsignal_new(s->base, SIGHUP, on_sighup, s);
     if (s->listener == NULL || s->admin_listener == NULL || s->wake == NULL ||
         s->tick == NULL || event_add(s->tick, &tick) != 0 ||
-        s->sigterm == NULL || s->sigint == NULL || s->sighup == NULL ||
-        event_add(s->sigterm, NULL) != 0 || event_add(s->sigint, NULL) != 0 ||
-        event_add(s->sighup, NULL) != 0) {
+        s->frame_tv == NULL || s->sigterm == NULL || s->sigint == NULL ||
+        s->sighup == NULL || event_add(s->sigterm, NULL) != 0 ||
+        event_add(s->sigint, NULL) != 0 || event_add(s->sighup, NULL) != 0) {
         server_free(s);
         return CUST_ERR_INTERNAL;
     }

@@ -94,6 +94,7 @@ START_TEST(example_loads)
     ck_assert_int_eq(conf->sign.mode, 0660);
     ck_assert_uint_eq(conf->limits.idle_timeout, 60);
     ck_assert_uint_eq(conf->limits.request_timeout, 10);
+    ck_assert_uint_eq(conf->limits.frame_timeout, 10);
     conf_free(conf);
 }
 END_TEST
@@ -195,6 +196,22 @@ START_TEST(unknown_users_and_groups)
 
     assert_error(&errs, 3, "no user \"no-such-user-here\" on this machine");
     assert_error(&errs, 3, "no group \"no-such-group-here\" on this machine");
+    conf_errors_free(&errs);
+}
+END_TEST
+
+START_TEST(limits_timeouts)
+{
+    struct conf_errors errs = load_bad(
+        TOKEN "limits = { idle_timeout = \"0s\"; frame_timeout = \"2d\"; };\n");
+
+    assert_error(&errs, 3,
+                 "idle_timeout \"0s\" must be a duration up to 1d, such as "
+                 "\"60s\"");
+    assert_error(&errs, 3,
+                 "frame_timeout \"2d\" must be a duration up to 1d, such as "
+                 "\"10s\"");
+    ck_assert_uint_eq(errs.n, 2);
     conf_errors_free(&errs);
 }
 END_TEST
@@ -348,6 +365,7 @@ main(void)
     tcase_add_test(tc, token_errors);
     tcase_add_test(tc, syntax_error_has_its_line);
     tcase_add_test(tc, unknown_users_and_groups);
+    tcase_add_test(tc, limits_timeouts);
     tcase_add_test(tc, run_as_user);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, durations_rates_times);
