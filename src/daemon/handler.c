@@ -66,16 +66,27 @@ handler_hex(const uint8_t *p, size_t n)
 static json_t *
 handler_caller(const struct peer *p)
 {
-    return json_pack("{s:i, s:i, s:i, s:o, s:o}", "uid", (json_int_t)p->uid,
-                     "gid", (json_int_t)p->gid, "pid", (json_int_t)p->pid,
-                     "exe", handler_text(p->exe, strlen(p->exe)), "cgroup",
-                     handler_text(p->cgroup, strlen(p->cgroup)));
+    json_t *c =
+        json_pack("{s:i, s:i, s:i, s:o, s:o}", "uid", (json_int_t)p->uid, "gid",
+                  (json_int_t)p->gid, "pid", (json_int_t)p->pid, "exe",
+                  handler_text(p->exe, strlen(p->exe)), "cgroup",
+                  handler_text(p->cgroup, strlen(p->cgroup)));
+
+    /* The path names where the program came from, no longer what is
+     * there: say so, or the record would pass for the file now there. */
+    if (p->exe_deleted)
+        json_object_set_new(c, "exe_deleted", json_true());
+    return c;
 }
 
 static int
-handler_exe_sha256(void *arg, uint8_t out[32])
+handler_exe_sha256(void *arg, uint8_t out[32], char *why, size_t whylen)
 {
-    return peer_exe_sha256(arg, out);
+    int rc = peer_exe_sha256(arg, out);
+
+    if (rc != 0)
+        snprintf(why, whylen, "%s", peer_error());
+    return rc;
 }
 
 void
@@ -358,7 +369,7 @@ handler_sign(struct handler_req *r, const struct policy_caller *c)
     struct policy_request pr = {.op = CONF_OP_SIGN, .key = r->key};
     struct policy_decision d = {.result = CUST_ERR_DENIED, .grant = -1};
     const char *why = HANDLER_NO_KEY;
-    int md = 0, scheme = 0, rc = CUST_ERR_KEY_NOT_FOUND;
+    int md = 0, scheme = 0, rc = CUST_ERR_KEY_NOT_FOUND, decided = 0;
     json_t *rec;
 
     if (k != NULL)
@@ -373,6 +384,7 @@ handler_sign(struct handler_req *r, const struct policy_caller *c)
             policy_decide(r->env->policy, c, &pr, clock_now(),
                           (double)r->start.tv_sec + r->start.tv_nsec / 1e9, &d);
         why = d.reason;
+        decided = rc != 0;
     }
     rec = handler_record(r, "sign", &d, rc);
     json_object_set_new(rec, "version",
@@ -393,11 +405,7 @@ handler_sign(struct handler_req *r, const struct policy_caller *c)
         rc = handler_do_sign(r, k, md, scheme, rec);
     if (rc != 0) {
         json_object_set_new(rec, "error", json_string(cust_err_name(rc)));
-        handler_error(r, rc,
-                      rc == CUST_ERR_DENIED || rc == CUST_ERR_RATE_LIMITED ||
-                              rc == CUST_ERR_EXPIRED || k == NULL
-                          ? why
-                          : cust_err_str(rc));
+        handler_error(r, rc, decided || k == NULL ? why : cust_err_str(rc));
     }
     keystore_release(k);
     handler_commit(r, rec);

@@ -119,9 +119,14 @@ policy_in_groups(const struct policy_caller *c, gid_t gid)
     return false;
 }
 
-/* Returns NULL if CALLER matches M, else the selector that failed. */
+/*
+ * Returns NULL if CALLER matches M, else the selector that failed. When
+ * the executable's hash is needed and cannot be had, *ERR is set to the
+ * error and WHY says why: the caller can then not be told.
+ */
 static const char *
-policy_mismatch(const struct conf_match *m, const struct policy_caller *c)
+policy_mismatch(const struct conf_match *m, const struct policy_caller *c,
+                int *err, char *why, size_t whylen)
 {
     uint8_t sha[32];
 
@@ -135,30 +140,44 @@ policy_mismatch(const struct conf_match *m, const struct policy_caller *c)
         (c->cgroup == NULL || fnmatch(m->cgroup, c->cgroup, 0) != 0))
         return "cgroup";
     /* Last: hashing the executable is the one costly selector. */
-    if (m->has_sha256 &&
-        (c->exe_sha256 == NULL || c->exe_sha256(c->arg, sha) != 0 ||
-         memcmp(sha, m->sha256, sizeof(sha)) != 0))
+    if (!m->has_sha256)
+        return NULL;
+    if (c->exe_sha256 == NULL)
+        return "exe_sha256";
+    *err = c->exe_sha256(c->arg, sha, why, whylen);
+    if (*err != 0 || memcmp(sha, m->sha256, sizeof(sha)) != 0)
         return "exe_sha256";
     return NULL;
 }
 
-/* The first identity that matches CALLER, or -1. */
+/*
+ * The first identity that matches CALLER, or -1; or -2 with *ERR and
+ * WHY when an identity needed the executable's hash and it could not be
+ * had (*AT is then that identity).
+ */
 static int
 policy_identify(const struct conf *conf, const struct policy_caller *c,
-                const struct trace *t)
+                const struct trace *t, int *err, char *why, size_t whylen,
+                size_t *at)
 {
-    const char *why;
+    const char *what;
     size_t i;
 
     for (i = 0; i < conf->nidentities; i++) {
-        why = policy_mismatch(&conf->identities[i].match, c);
-        if (why == NULL) {
+        what = policy_mismatch(&conf->identities[i].match, c, err, why, whylen);
+        if (*err != 0) {
+            trace(t, "identity \"%s\" (line %d): exe_sha256: %s",
+                  conf->identities[i].name, conf->identities[i].line, why);
+            *at = i;
+            return -2;
+        }
+        if (what == NULL) {
             trace(t, "identity \"%s\" (line %d) matches",
                   conf->identities[i].name, conf->identities[i].line);
             return (int)i;
         }
         trace(t, "identity \"%s\" (line %d): %s does not match",
-              conf->identities[i].name, conf->identities[i].line, why);
+              conf->identities[i].name, conf->identities[i].line, what);
     }
     return -1;
 }
@@ -286,11 +305,20 @@ policy_run(struct policy *p, const struct policy_caller *c,
 {
     const struct conf_identity *id;
     const char *closest;
-    int i, g;
+    char why[160] = "";
+    size_t at = 0;
+    int i, g, err = 0;
 
     memset(d, 0, sizeof(*d));
     d->grant = -1;
-    i = policy_identify(p->conf, c, t);
+    i = policy_identify(p->conf, c, t, &err, why, sizeof(why), &at);
+    /* Trying later identities would judge the caller as someone it may
+     * not be: the one that asked for the hash cannot be ruled out. */
+    if (i == -2)
+        return policy_result(d, err,
+                             "identity \"%s\" needs the "
+                             "executable's hash: %s",
+                             p->conf->identities[at].name, why);
     if (i < 0)
         return policy_result(d, CUST_ERR_DENIED,
                              "no identity matches "
@@ -339,11 +367,14 @@ const struct conf_identity *
 policy_admin(struct policy *p, const struct policy_caller *caller, time_t now)
 {
     const struct conf_identity *id;
+    char why[160];
     size_t i;
+    int err = 0;
 
-    for (i = 0; i < p->conf->nadmins; i++) {
+    /* An admin whose hash cannot be had is no admin. */
+    for (i = 0; i < p->conf->nadmins && err == 0; i++) {
         id = &p->conf->admins[i];
-        if (policy_mismatch(&id->match, caller) == NULL)
+        if (policy_mismatch(&id->match, caller, &err, why, sizeof(why)) == NULL)
             return id->expires != 0 && now >= id->expires ? NULL : id;
     }
     return NULL;

@@ -28,8 +28,11 @@ struct policy_caller {
     const char *exe;    /* executable path, or NULL if unknown */
     const char *cgroup; /* cgroup path, or NULL if unknown */
     /* Hashes the executable, asked only when an identity needs it.
-     * Returns 0 and fills OUT, or an error (the selector then fails). */
-    int (*exe_sha256)(void *arg, uint8_t out[32]);
+     * Returns 0 and fills OUT, or an error with WHY (WHYLEN bytes)
+     * filled: the caller cannot be told, and the decision ends with that
+     * error rather than trying the identities after. NULL when no hash
+     * can be had (a synthetic caller): exe_sha256 selectors then fail. */
+    int (*exe_sha256)(void *arg, uint8_t out[32], char *why, size_t whylen);
     void *arg;
 };
 
@@ -42,7 +45,9 @@ struct policy_request {
 };
 
 struct policy_decision {
-    int result; /* 0, CUST_ERR_DENIED, CUST_ERR_RATE_LIMITED or _EXPIRED */
+    /* 0, CUST_ERR_DENIED, CUST_ERR_RATE_LIMITED or _EXPIRED; or the
+     * error of a failed executable hash (CUST_ERR_PEER, ...) */
+    int result;
     const struct conf_identity *identity; /* NULL if none matched */
     int grant;        /* index of the deciding grant, or -1 */
     char rule[96];    /* "IDENTITY grant N (line L)", or "" */

@@ -199,12 +199,12 @@ parse_sha256(const char *text, uint8_t out[32])
 
 /* The hash the operator gave on the command line, if any. */
 static int
-given_sha256(void *arg, uint8_t out[32])
+given_sha256(void *arg, uint8_t out[32], char *why, size_t whylen)
 {
     struct explain_opts *o = arg;
 
-    if (!o->has_sha256)
-        return CUST_ERR_ARG;
+    (void)why;
+    (void)whylen;
     memcpy(out, o->sha256, 32);
     return 0;
 }
@@ -372,6 +372,9 @@ cmd_policy_explain(int argc, char **argv)
     o.req.digest = ALG_DIGEST_SHA256;
     if (parse_explain(argc - 2, argv + 2, &o) != 0)
         return EXIT_USAGE;
+    /* Without --exe-sha256, no exe_sha256 selector matches. */
+    if (!o.has_sha256)
+        o.caller.exe_sha256 = NULL;
     conf = load(o.conf_path);
     if (conf == NULL)
         return EXIT_CONFIG;

@@ -40,9 +40,11 @@ static struct policy *policy;
 static int hashes; /* how often a caller's executable was hashed */
 
 static int
-hash_ones(void *arg, uint8_t out[32])
+hash_ones(void *arg, uint8_t out[32], char *why, size_t whylen)
 {
     (void)arg;
+    (void)why;
+    (void)whylen;
     hashes++;
     memset(out, 0x11, 32);
     return 0;
@@ -260,6 +262,40 @@ START_TEST(rate_limit_bucket)
 }
 END_TEST
 
+/* A caller whose executable cannot be hashed (it has gone). */
+static int
+hash_gone(void *arg, uint8_t out[32], char *why, size_t whylen)
+{
+    (void)arg;
+    (void)out;
+    hashes++;
+    snprintf(why, whylen, "pid 7: process has exited");
+    return CUST_ERR_PEER;
+}
+
+/*
+ * A hash that cannot be had ends the decision: the identity that asked
+ * for it cannot be ruled out, so the caller is not judged as the next
+ * one ("ci" would allow this request).
+ */
+START_TEST(hash_failure_ends_the_decision)
+{
+    struct policy_caller c = caller(1000, 1000, "/usr/bin/custodian-sign",
+                                    "/system.slice/ci-main.service");
+    struct policy_request r =
+        sign("release", ALG_DIGEST_SHA384, ALG_SCHEME_ECDSA, NULL);
+    struct policy_decision d;
+
+    c.exe_sha256 = hash_gone;
+    ck_assert_int_eq(policy_decide(policy, &c, &r, now, 0, &d), CUST_ERR_PEER);
+    ck_assert_ptr_null(d.identity);
+    ck_assert_int_eq(d.grant, -1);
+    ck_assert_str_eq(d.reason, "identity \"pinned\" needs the executable's "
+                               "hash: pid 7: process has exited");
+    ck_assert_int_eq(hashes, 1);
+}
+END_TEST
+
 /* Collects an explanation's lines. */
 static void
 collect(void *arg, const char *line)
@@ -301,6 +337,7 @@ main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, first_matching_identity_decides);
     tcase_add_test(tc, hash_asked_only_when_needed);
+    tcase_add_test(tc, hash_failure_ends_the_decision);
     tcase_add_test(tc, grant_conditions);
     tcase_add_test(tc, cgroup_glob);
     tcase_add_test(tc, group_expiry_and_ed25519);
