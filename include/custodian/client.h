@@ -143,6 +143,15 @@ CUST_API int cust_key_change(struct cust_conn *c, const char *key,
                              const char *reason, struct cust_key *info,
                              struct cust_version *v, size_t max, size_t *n);
 
+/*
+ * Admin socket: the report WHAT, "inventory" (JSON, docs/operations.md)
+ * or "metrics" (Prometheus text), fetched whole in as many requests as
+ * it takes. Returns 0 and *OUT, NUL-terminated, of *LEN bytes (free it
+ * with free()), or a custodian error: CUST_ERR_TOO_BIG past 16 MiB.
+ */
+CUST_API int cust_report(struct cust_conn *c, const char *what, char **out,
+                         size_t *len);
+
 /* The daemon's message for the last refusal on C, or "". */
 CUST_API const char *cust_message(const struct cust_conn *c);
 

@@ -476,3 +476,56 @@ cust_key_change(struct cust_conn *c, const char *key, uint32_t version,
     wire_put_key_change(&req, &w);
     return client_versions_call(c, &req, info, v, max, n);
 }
+
+/* Asks for the part of report WHAT at OFFSET; appends it to DOC. */
+static int
+client_report_part(struct cust_conn *c, const struct wire_report *w,
+                   struct buf *doc, uint32_t *total)
+{
+    const uint8_t *part;
+    struct buf req, body;
+    size_t len;
+    int rc;
+
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_report(&req, w);
+    rc = client_call(c, &req, WIRE_REPORT_OK, &body);
+    if (rc == 0)
+        rc = wire_get_report_ok(&body, total, &part, &len);
+    if (rc == 0 && *total > WIRE_REPORT_MAX)
+        rc = CUST_ERR_TOO_BIG;
+    /* A part must end where the document says, and move on. */
+    if (rc == 0 && ((uint64_t)w->offset + len > *total ||
+                    (len == 0 && w->offset < *total)))
+        rc = CUST_ERR_PROTOCOL;
+    if (rc == 0)
+        rc = buf_put(doc, part, len);
+    return rc;
+}
+
+int
+cust_report(struct cust_conn *c, const char *what, char **out, size_t *len)
+{
+    struct wire_report w = {.offset = 0};
+    struct buf doc;
+    uint32_t total = 0;
+    int rc = 0;
+
+    if (strlen(what) > WIRE_ALG_MAX)
+        return CUST_ERR_ARG;
+    snprintf(w.what, sizeof(w.what), "%s", what);
+    buf_init(&doc, WIRE_REPORT_MAX + 1);
+    do {
+        rc = client_report_part(c, &w, &doc, &total);
+        w.offset = (uint32_t)doc.len;
+    } while (rc == 0 && doc.len < total);
+    if (rc == 0)
+        rc = buf_put_u8(&doc, 0);
+    if (rc != 0) {
+        buf_free(&doc);
+        return rc;
+    }
+    *out = (char *)doc.data;
+    *len = doc.len - 1;
+    return 0;
+}

@@ -597,3 +597,51 @@ wire_get_versions(struct buf *body, struct wire_keyinfo *key,
     *n = rc == 0 ? count : 0;
     return wire_done(body, rc);
 }
+
+int
+wire_put_report(struct buf *out, const struct wire_report *r)
+{
+    size_t start;
+
+    wire_begin(out, WIRE_REPORT, &start);
+    buf_put_cstring(out, r->what);
+    buf_put_u32(out, r->offset);
+    return wire_end(out, start);
+}
+
+int
+wire_get_report(struct buf *body, struct wire_report *r)
+{
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    rc = wire_get_text(body, r->what, WIRE_ALG_MAX);
+    if (rc == 0 && buf_get_u32(body, &r->offset) != 0)
+        rc = CUST_ERR_PROTOCOL;
+    return wire_done(body, rc);
+}
+
+int
+wire_put_report_ok(struct buf *out, uint32_t total, const void *part,
+                   size_t len)
+{
+    size_t start;
+
+    if (len > WIRE_REPORT_PART)
+        return CUST_ERR_TOO_BIG;
+    wire_begin(out, WIRE_REPORT_OK, &start);
+    buf_put_u32(out, total);
+    buf_put_string(out, part, len);
+    return wire_end(out, start);
+}
+
+int
+wire_get_report_ok(struct buf *body, uint32_t *total, const uint8_t **part,
+                   size_t *len)
+{
+    int rc = buf_get_u32(body, total) != 0 ? CUST_ERR_PROTOCOL : 0;
+
+    if (rc == 0 && buf_get_string(body, part, len, WIRE_REPORT_PART) != 0)
+        rc = CUST_ERR_TOO_BIG;
+    return wire_done(body, rc);
+}

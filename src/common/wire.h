@@ -39,6 +39,8 @@
 #define WIRE_FPR_MAX       64    /* "SHA256:" and 43 base64 characters */
 #define WIRE_VERSIONS_MAX  64    /* versions in one VERSIONS answer */
 #define WIRE_STATE_MAX     16    /* a version's state name */
+#define WIRE_REPORT_PART   60000 /* bytes of a report in one REPORT_OK */
+#define WIRE_REPORT_MAX    (16 * 1024 * 1024) /* a whole report */
 
 enum wire_type {
     WIRE_HELLO = 0x01,
@@ -54,6 +56,7 @@ enum wire_type {
     WIRE_KEY_VERSIONS = 0x13,
     WIRE_KEY_ROTATE = 0x14,
     WIRE_KEY_CHANGE = 0x15,
+    WIRE_REPORT = 0x16,
 
     WIRE_HELLO_OK = 0x81,
     WIRE_PONG = 0x82,
@@ -63,6 +66,7 @@ enum wire_type {
     WIRE_STATUS_OK = 0x90,
     WIRE_RELOAD_OK = 0x91,
     WIRE_VERSIONS = 0x93,
+    WIRE_REPORT_OK = 0x96,
     WIRE_ERROR = 0xff,
 };
 
@@ -201,6 +205,22 @@ int wire_put_versions(struct buf *out, const struct wire_keyinfo *key,
                       const struct wire_version *v, uint32_t n);
 int wire_get_versions(struct buf *body, struct wire_keyinfo *key,
                       struct wire_version *v, uint32_t max, uint32_t *n);
+
+/*
+ * REPORT asks for a part of a document ("inventory" or "metrics") from
+ * byte OFFSET on; REPORT_OK carries the document's TOTAL length and at
+ * most WIRE_REPORT_PART bytes from that offset (a view into the frame).
+ */
+struct wire_report {
+    char what[WIRE_ALG_MAX + 1];
+    uint32_t offset;
+};
+int wire_put_report(struct buf *out, const struct wire_report *r);
+int wire_get_report(struct buf *body, struct wire_report *r);
+int wire_put_report_ok(struct buf *out, uint32_t total, const void *part,
+                       size_t len);
+int wire_get_report_ok(struct buf *body, uint32_t *total, const uint8_t **part,
+                       size_t *len);
 
 /* Checks that BODY is empty (LIST has no body). */
 int wire_get_empty(struct buf *body);

@@ -100,6 +100,8 @@ struct audit_chain {
     uint64_t first_seq;
     uint64_t seq;                  /* of the last good record */
     char hash[AUDIT_HASH_HEX + 1]; /* of the last good line */
+    audit_record_fn each;          /* audit_read(): given every good record */
+    void *arg;
 };
 
 /* Lets a blocking call wait for the callback of its own request. */
@@ -520,14 +522,17 @@ audit_check_line(struct audit_chain *c, const char *line, size_t len,
     out->has_seq = false;
     rec = json_loadb(line, len, AUDIT_LOAD_FLAGS, NULL);
     reason = audit_check_record(c, rec, out);
-    json_decref(rec);
     if (reason == NULL && audit_hash(line, len, hash) != 0)
         reason = "cannot compute SHA-256";
     if (reason != NULL) {
+        json_decref(rec);
         if (reason != out->reason)
             snprintf(out->reason, sizeof(out->reason), "%s", reason);
         return CUST_ERR_AUDIT;
     }
+    if (c->each != NULL)
+        c->each(c->arg, rec);
+    json_decref(rec);
     if (c->count++ == 0)
         c->first_seq = out->seq;
     c->seq = out->seq;
@@ -1069,6 +1074,25 @@ audit_verify(const char *const *paths, size_t n,
         out->has_seq = false;
     }
 out:
+    free(line);
+    return rc;
+}
+
+int
+audit_read(const char *path, audit_record_fn each, void *arg,
+           struct audit_verify_result *out)
+{
+    struct audit_chain chain = {.each = each, .arg = arg};
+    char *line = malloc(AUDIT_RECORD_MAX);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (line == NULL)
+        return CUST_ERR_NOMEM;
+    rc = audit_verify_file(path, &chain, line, out);
+    out->records = chain.count;
+    out->first_seq = chain.first_seq;
+    out->last_seq = chain.seq;
     free(line);
     return rc;
 }

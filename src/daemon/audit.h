@@ -186,6 +186,18 @@ struct audit_verify_result {
 int audit_verify(const char *const *paths, size_t n,
                  struct audit_verify_result *out);
 
+/* Given each good record by audit_read(), borrowed, in file order. */
+typedef void (*audit_record_fn)(void *arg, const json_t *rec);
+
+/*
+ * Reads the one file PATH by the rules of audit_verify() and gives EACH
+ * every record that keeps the chain, stopping at the first that does
+ * not. For rebuilding what the log says (the inventory). Blocks on the
+ * disk. Returns and reports as audit_verify() does.
+ */
+int audit_read(const char *path, audit_record_fn each, void *arg,
+               struct audit_verify_result *out);
+
 /*
  * Checks one link of the chain by the rules of audit_verify(): that LINE
  * (LEN bytes, no line feed) is a record and follows PREV (PREVLEN bytes),

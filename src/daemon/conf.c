@@ -839,8 +839,11 @@ static const char *const conf_limits_members[] = {
     "max_connections", "idle_timeout", "frame_timeout",
     "request_timeout", "workers",      NULL};
 static const char *const conf_top_members[] = {
-    "tokens", "keys", "listeners", "identities", "admins", "audit",
-    "limits", "user", "state",     "keyring",    NULL};
+    "tokens", "keys",  "listeners", "identities", "admins",  "audit", "limits",
+    "user",   "state", "keyring",   "inventory",  "metrics", NULL};
+static const char *const conf_inventory_members[] = {"stale_after", NULL};
+static const char *const conf_metrics_members[] = {"textfile", "interval",
+                                                   NULL};
 static const char *const conf_listeners_members[] = {"sign", "admin", "agent",
                                                      NULL};
 
@@ -960,6 +963,51 @@ conf_read_limits(struct loader *l)
                  &lim->request_timeout);
 }
 
+/* inventory = { stale_after = "30d"; }: the inventory looks back 30
+ * days, so it cannot tell staleness beyond that. */
+static void
+conf_read_inventory(struct loader *l)
+{
+    const config_setting_t *g = config_lookup(&l->lc, "inventory");
+    const char *text;
+    unsigned long secs;
+
+    if (g == NULL)
+        return;
+    conf_check_members(l, g, conf_inventory_members);
+    text = conf_string(l, g, "stale_after", false);
+    if (text == NULL)
+        return;
+    if (conf_parse_duration(text, &secs) != 0 || secs > 30 * 86400UL)
+        conf_error(l, config_setting_get_member(g, "stale_after"),
+                   "stale_after \"%.32s\" must be a duration up to 30d, such "
+                   "as \"14d\"",
+                   text);
+    else
+        l->conf->inventory_stale_after = secs;
+}
+
+/* metrics = { textfile = "/var/lib/node_exporter/custodian.prom";
+ * interval = "15s"; } */
+static void
+conf_read_metrics(struct loader *l)
+{
+    const config_setting_t *g = config_lookup(&l->lc, "metrics");
+    const char *path;
+
+    if (g == NULL)
+        return;
+    conf_check_members(l, g, conf_metrics_members);
+    path = conf_string(l, g, "textfile", false);
+    if (path != NULL && path[0] != '/')
+        conf_error(l, config_setting_get_member(g, "textfile"),
+                   "metrics textfile must be an absolute path");
+    else if (path != NULL && (l->conf->metrics_textfile = strdup(path)) == NULL)
+        conf_error(l, NULL, "out of memory");
+    conf_timeout(l, g, "interval", 3600, "from 1s to 1h", "15s",
+                 &l->conf->metrics_interval);
+}
+
 /* Reports a name used twice among N items of SIZE bytes whose first
  * member is the name and whose line is at LINE_OFF. */
 static void
@@ -1023,6 +1071,8 @@ conf_defaults(struct conf *c)
     c->limits.request_timeout = 10;
     c->limits.frame_timeout = 10;
     c->limits.workers = 4;
+    c->inventory_stale_after = 30 * 86400UL;
+    c->metrics_interval = 15;
 }
 
 static void
@@ -1046,6 +1096,8 @@ conf_read_all(struct loader *l)
     conf_read_path(l, "state", &c->state_path);
     conf_read_path(l, "keyring", &c->keyring_path);
     conf_read_limits(l);
+    conf_read_inventory(l);
+    conf_read_metrics(l);
     conf_read_user(l);
 
     conf_check_unique(l, "token", c->tokens, c->ntokens, sizeof(*c->tokens),
@@ -1142,6 +1194,7 @@ conf_free(struct conf *c)
     free(c->state_path);
     free(c->keyring_path);
     free(c->user);
+    free(c->metrics_textfile);
     free(c->path);
     free(c);
 }

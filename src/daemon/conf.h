@@ -137,6 +137,11 @@ struct conf {
     char *state_path;   /* the key-version state file */
     char *keyring_path; /* the directory published for verifiers */
     struct conf_limits limits;
+    /* An identity unused this long (seconds, at most 30 days) is stale
+     * in the inventory. */
+    unsigned long inventory_stale_after;
+    char *metrics_textfile;    /* Prometheus textfile to keep, or NULL */
+    unsigned metrics_interval; /* seconds between its writes */
     char *user; /* account to run as once started as root, or NULL */
     uid_t user_uid;
     gid_t user_gid; /* the account's primary group */

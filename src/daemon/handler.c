@@ -177,6 +177,12 @@ handler_audited(void *arg, int status, uint64_t seq)
 
     (void)seq;
     handler_note_health(r->env, status);
+    /* Counted only once in the log, as a rebuild from the log would:
+     * the inventory's clock is the audit log's. */
+    if (status == 0 && r->env->inventory != NULL)
+        inventory_add(r->env->inventory, r->rec, time(NULL));
+    json_decref(r->rec);
+    r->rec = NULL;
     if (status != 0)
         handler_error(r, CUST_ERR_AUDIT,
                       "audit record not written; nothing released");
@@ -204,7 +210,11 @@ handler_commit(struct handler_req *r, json_t *rec)
         json_object_set_new(rec, "released", json_false());
     json_object_set_new(rec, "latency_us",
                         json_integer(handler_latency_us(&r->start)));
+    /* Read on the writer's thread once durable: not changed after this. */
+    r->rec = json_incref(rec);
     if (audit_submit(r->env->audit, rec, handler_audited, r) != 0) {
+        json_decref(r->rec);
+        r->rec = NULL;
         handler_error(r, CUST_ERR_AUDIT,
                       "audit record not written; nothing released");
         r->done(r);

@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "inventory.h"
 #include "keystore.h"
 #include "peer.h"
 #include "policy.h"
@@ -29,7 +30,8 @@ struct handler_env {
     struct policy *policy;
     struct keystore *keys;
     struct audit *audit;
-    atomic_int degraded; /* the last audit write failed */
+    struct inventory *inventory; /* counts each record once it is durable */
+    atomic_int degraded;         /* the last audit write failed */
     /* Called on a worker after an admin changed a key's versions, before
      * the answer: publishes the keyring. NULL: nothing to do. */
     void (*changed)(void *arg);
@@ -74,6 +76,7 @@ struct handler_req {
     struct timespec start; /* when the request arrived */
     atomic_int state;      /* enum handler_state */
     struct buf answer;     /* the answer frame, filled by the handler */
+    json_t *rec;           /* its record, from submission until durable */
     handler_done_fn done;
     void *arg; /* the connection's */
 };

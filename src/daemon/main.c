@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "handler.h"
+#include "inventory.h"
 #include "keyring.h"
 #include "keystore.h"
 #include "log.h"
@@ -40,6 +41,7 @@ struct daemon {
     struct conf *conf;
     struct token **tokens;
     struct audit *audit;
+    struct inventory *inventory;
     struct keystore *keys;
     struct conf *policy_conf; /* what the policy was built from */
     struct workers *workers;
@@ -150,6 +152,8 @@ audit_event(struct daemon *d, json_t *rec)
 {
     int rc = audit_write(d->audit, rec, NULL);
 
+    if (rc == 0 && d->inventory != NULL)
+        inventory_add(d->inventory, rec, time(NULL));
     json_decref(rec);
     if (rc != 0)
         log_error("audit log: %s", cust_err_str(rc));
@@ -240,6 +244,40 @@ publish_now(void *arg)
     publish_keyring(arg);
 }
 
+/*
+ * The inventory starts from what the audit log holds: the records of the
+ * last 30 days, read before the daemon adds any. A chain that breaks
+ * stops the reading, and the daemon goes on with what came before.
+ */
+static int
+open_inventory(struct daemon *d)
+{
+    struct inventory_rebuild rb;
+    int rc;
+
+    /* XXX: the whole log is read before serving, not only its last 30
+     * days: a log of millions of records delays the start by seconds. */
+    rc = inventory_new(d->conf, time(NULL), &d->inventory);
+    if (rc == 0)
+        rc = inventory_rebuild(d->inventory, d->conf->audit_path, time(NULL),
+                               &rb);
+    if (rc != 0) {
+        log_error("inventory: cannot read the audit log %s: %s",
+                  d->conf->audit_path, cust_err_str(rc));
+        return -1;
+    }
+    if (rb.broken)
+        log_warn("inventory: audit log chain broken at %s; counted the "
+                 "records before it only",
+                 rb.where);
+    log_info("inventory: %llu audit records read in %.2f s, %llu of the "
+             "last 30 days counted",
+             (unsigned long long)rb.records, rb.seconds,
+             (unsigned long long)rb.counted);
+    d->env.inventory = d->inventory;
+    return 0;
+}
+
 static int
 open_state(struct daemon *d)
 {
@@ -255,6 +293,8 @@ open_state(struct daemon *d)
     if (audit_recovered_bytes(d->audit) > 0)
         log_warn("audit log: cut %llu bytes of an unfinished record",
                  (unsigned long long)audit_recovered_bytes(d->audit));
+    if (open_inventory(d) != 0)
+        return -1;
     if (audit_event(d, json_pack("{s:s, s:s}", "event", "start", "version",
                                  CUSTODIAN_VERSION)) != 0)
         return -1;
@@ -351,6 +391,7 @@ reload(void *arg)
     d->env.policy = p;
     d->policy_conf = c;
     pthread_rwlock_unlock(&d->env.policy_lock);
+    inventory_set_policy(d->inventory, c);
     policy_free(old);
     if (old_conf != d->conf)
         conf_free(old_conf);
@@ -402,6 +443,7 @@ shut_down(struct daemon *d)
         audit_close(d->audit);
     }
     server_free(d->server);
+    inventory_free(d->inventory);
     keystore_free(d->keys);
     keyring_free(d->published);
     policy_free(d->env.policy);

@@ -22,8 +22,10 @@
 
 #include "agent.h"
 #include "custodian/error.h"
+#include "inventory.h"
 #include "log.h"
 #include "keystore.h"
+#include "metrics.h"
 #include "peer.h"
 #include "policy.h"
 #include "server.h"
@@ -56,6 +58,11 @@ struct conn {
     int admin;                          /* on the admin socket */
     int agent;                          /* on the agent socket */
     char admin_name[CONF_NAME_MAX + 1]; /* the admin identity */
+    /* The document an admin's REPORT at offset 0 made, served in parts
+     * to the REPORTs that follow, so that the parts fit together. */
+    char *report;
+    size_t reportlen;
+    char report_what[WIRE_ALG_MAX + 1];
     struct req *head, *tail;
     unsigned pending;
     /* Abandoned requests still running: their handlers read PEER, so
@@ -73,6 +80,9 @@ struct server {
     struct event_base *base;
     struct evconnlistener *listener, *admin_listener, *agent_listener;
     struct event *wake, *tick, *sigterm, *sigint, *sighup;
+    struct event *metrics_tick; /* the textfile's next write */
+    struct metrics_textfile *textfile;
+    time_t started;
     pthread_mutex_t lock; /* guards the completed list */
     struct req *completed;
     /* Finished requests kept for reuse, loop thread only: a request is
@@ -242,6 +252,7 @@ conn_free(struct conn *c)
         return;
     }
     peer_release(&c->peer);
+    free(c->report);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -641,6 +652,120 @@ admin_pubkey(struct conn *c, const char *name)
     handler_admin(&r->h, "pubkey", c->admin_name, "ok");
 }
 
+/* The metrics text of the whole daemon into *OUT (malloc'd) and *LEN;
+ * 0 or CUST_ERR_NOMEM. */
+static int
+server_metrics_text(struct server *s, char **out, size_t *len)
+{
+    struct metrics_state st = {.connections = s->nconns,
+                               .inflight = s->inflight,
+                               .started = s->started};
+    struct metrics_key keys[64];
+    const struct keystore_key *k;
+    const struct keystore_version *v;
+    FILE *f = open_memstream(out, len);
+    int rc;
+
+    if (f == NULL)
+        return CUST_ERR_NOMEM;
+    st.degraded = atomic_load(&s->env->degraded);
+    audit_stats(s->env->audit, &st.audit);
+    /* XXX: past 64 keys, the rest have no version or rotation metrics. */
+    while (st.nkeys < 64 && (k = keystore_at(s->env->keys, st.nkeys)) != NULL) {
+        v = keystore_acquire(s->env->keys, k->name);
+        keys[st.nkeys] = (struct metrics_key){.name = k->name};
+        if (v != NULL) {
+            keys[st.nkeys].active = v->version;
+            if (k->rotation.period > 0)
+                keys[st.nkeys].next_change =
+                    (time_t)atomic_load(&v->activated_at) + k->rotation.period;
+        }
+        keystore_release(v);
+        st.nkeys++;
+    }
+    st.keys = keys;
+    metrics_daemon(f, &st);
+    rc = inventory_metrics(s->env->inventory, time(NULL), f);
+    if (fclose(f) != 0 || rc != 0) {
+        free(*out);
+        *out = NULL;
+        return CUST_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* The inventory as one line of JSON, into *OUT and *LEN. */
+static int
+server_inventory_text(struct server *s, char **out, size_t *len)
+{
+    json_t *doc = inventory_json(s->env->inventory, time(NULL));
+
+    *out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (*out == NULL)
+        return CUST_ERR_NOMEM;
+    *len = strlen(*out);
+    return 0;
+}
+
+/* REPORT: offset 0 makes the document anew, later offsets read on in it.
+ * XXX: built on the loop thread: thousands of identities pause every
+ * connection for milliseconds. */
+static int
+admin_report_part(struct conn *c, const struct wire_report *w,
+                  struct buf *answer)
+{
+    int rc = 0;
+    size_t n;
+
+    if (w->offset == 0) {
+        free(c->report);
+        c->report = NULL;
+        snprintf(c->report_what, sizeof(c->report_what), "%s", w->what);
+        rc = strcmp(w->what, "metrics") == 0
+                 ? server_metrics_text(c->srv, &c->report, &c->reportlen)
+                 : server_inventory_text(c->srv, &c->report, &c->reportlen);
+        if (rc == 0 && c->reportlen > WIRE_REPORT_MAX)
+            rc = CUST_ERR_TOO_BIG;
+    } else if (c->report == NULL || strcmp(c->report_what, w->what) != 0 ||
+               w->offset > c->reportlen) {
+        rc = CUST_ERR_ARG;
+    }
+    if (rc != 0)
+        return rc;
+    n = c->reportlen - w->offset;
+    n = n > WIRE_REPORT_PART ? WIRE_REPORT_PART : n;
+    return wire_put_report_ok(answer, (uint32_t)c->reportlen,
+                              c->report + w->offset, n);
+}
+
+static void
+admin_report(struct conn *c, struct buf *body)
+{
+    struct wire_report w;
+    struct req *r;
+    int rc;
+
+    if (wire_get_report(body, &w) != 0 ||
+        (strcmp(w.what, "inventory") != 0 && strcmp(w.what, "metrics") != 0)) {
+        conn_refuse(c, WIRE_REPORT, CUST_ERR_PROTOCOL,
+                    "a report is \"inventory\" or \"metrics\"");
+        return;
+    }
+    if ((r = conn_admin_req(c, WIRE_REPORT)) == NULL)
+        return;
+    rc = admin_report_part(c, &w, &r->h.answer);
+    if (rc != 0) {
+        buf_free(&r->h.answer);
+        buf_init(&r->h.answer, WIRE_FRAME_MAX + WIRE_HEADER);
+        wire_put_error(&r->h.answer, rc,
+                       rc == CUST_ERR_ARG ? "no such part: ask from offset 0"
+                                          : cust_err_str(rc));
+    }
+    handler_admin(&r->h, w.what, c->admin_name,
+                  rc == 0 ? "ok" : cust_err_name(rc));
+}
+
 /* Hands a key request to a worker: it blocks on the keystore and the
  * token. R->h.key is set. */
 static void
@@ -709,6 +834,10 @@ conn_admin_dispatch(struct conn *c, uint8_t type, struct buf *body)
     if (type == WIRE_KEY_VERSIONS || type == WIRE_KEY_ROTATE ||
         type == WIRE_KEY_CHANGE) {
         admin_key_lifecycle(c, type, body);
+        return;
+    }
+    if (type == WIRE_REPORT) {
+        admin_report(c, body);
         return;
     }
 
@@ -1240,14 +1369,70 @@ server_new(const struct conf *conf, struct handler_env *env,
     return 0;
 }
 
+/* Hands the metrics text to the textfile's writer thread. */
+static void
+on_metrics_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    char *text = NULL;
+    size_t len = 0;
+
+    (void)fd;
+    (void)what;
+    if (server_metrics_text(s, &text, &len) == 0)
+        metrics_textfile_post(s->textfile, text, len);
+    free(text);
+}
+
+/* metrics.textfile: written now, then every metrics.interval. */
+static int
+server_textfile_start(struct server *s)
+{
+    struct timeval tv = {(time_t)s->conf->metrics_interval, 0};
+
+    if (s->conf->metrics_textfile == NULL)
+        return 0;
+    if (metrics_textfile_start(s->conf->metrics_textfile, &s->textfile) != 0)
+        return -1;
+    s->metrics_tick = event_new(s->base, -1, EV_PERSIST, on_metrics_tick, s);
+    if (s->metrics_tick == NULL || event_add(s->metrics_tick, &tv) != 0)
+        return -1;
+    on_metrics_tick(-1, 0, s);
+    log_info("metrics written to %s every %u s", s->conf->metrics_textfile,
+             s->conf->metrics_interval);
+    return 0;
+}
+
+/* The last metrics go out as the daemon stops. */
+static void
+server_textfile_stop(struct server *s)
+{
+    if (s->metrics_tick != NULL) {
+        event_free(s->metrics_tick);
+        s->metrics_tick = NULL;
+    }
+    if (s->textfile != NULL)
+        on_metrics_tick(-1, 0, s);
+    metrics_textfile_stop(s->textfile);
+    s->textfile = NULL;
+}
+
 int
 server_run(struct server *s, struct workers *workers)
 {
     s->workers = workers;
+    s->started = time(NULL);
+    if (server_textfile_start(s) != 0) {
+        log_error("metrics textfile %s: cannot start its writer",
+                  s->conf->metrics_textfile);
+        server_textfile_stop(s);
+        return -1;
+    }
     log_info("serving on %s", s->conf->sign.path);
     if (s->conf->agent.path != NULL)
         log_info("agent socket on %s", s->conf->agent.path);
     event_base_dispatch(s->base);
+    server_textfile_stop(s);
     return 0;
 }
 

@@ -12,7 +12,9 @@
  * $CUSTODIAN_ADMIN_SOCKET, else the default):
  *
  *   status                  the daemon's state
- *   keys                    every key with its version and fingerprint
+ *   keys [--json]           every key with its version, fingerprint and use
+ *   identities [--json]     every identity, what it used, when, from where
+ *   metrics                 the daemon's metrics, Prometheus text
  *   key create NAME         generate a configured key on its token
  *   key versions NAME       every version of a key and its state
  *   key rotate NAME         a new version, active now
@@ -36,6 +38,7 @@
 #include "audit.h"
 #include "conf.h"
 #include "ctl_export.h"
+#include "ctl_inventory.h"
 #include "ctl_key.h"
 #include "ctl_tail.h"
 #include "policy.h"
@@ -82,7 +85,8 @@ usage(FILE *f)
                "(OPERATION:\n"
                "      list, pubkey or sign), without a daemon or token\n"
                "\n"
-               "  status | keys | reload [--admin-socket PATH]\n"
+               "  status | reload | metrics [--admin-socket PATH]\n"
+               "  keys | identities [--json] [--admin-socket PATH]\n"
                "  key create|versions|rotate NAME [--admin-socket PATH]\n"
                "  key retire NAME@N | key revoke NAME@N --reason TEXT\n"
                "  key destroy NAME@N --confirm NAME@N\n"
@@ -437,6 +441,7 @@ struct admin_args {
     int nwords;
     const char *path;    /* the admin socket */
     int ssh;             /* pubkey --ssh */
+    int json;            /* keys, identities --json */
     const char *reason;  /* key revoke --reason */
     const char *confirm; /* key destroy --confirm */
 };
@@ -470,6 +475,8 @@ admin_parse(int argc, char **argv, struct admin_args *a)
             *slot[i] = argv[++k];
         } else if (strcmp(arg, "--ssh") == 0) {
             a->ssh = 1;
+        } else if (strcmp(arg, "--json") == 0) {
+            a->json = 1;
         } else if (arg[0] == '-' || a->nwords == 3) {
             return usage_error("unexpected argument", arg);
         } else {
@@ -526,27 +533,6 @@ admin_status(struct cust_conn *c)
            st.connections, st.inflight, st.keys,
            (unsigned long long)st.audit_records,
            (unsigned long long)st.audit_syncs);
-    return EXIT_OK;
-}
-
-static int
-admin_keys(struct cust_conn *c)
-{
-    struct cust_key keys[64];
-    size_t n = 0, i;
-    int rc = cust_list(c, keys, 64, &n);
-
-    if (rc != 0)
-        return admin_failed(c, rc);
-    printf("%-20s %-10s %7s  %s\n", "KEY", "TYPE", "VERSION", "FINGERPRINT");
-    for (i = 0; i < n; i++) {
-        if (keys[i].version == 0)
-            printf("%-20s %-10s %7s  %s\n", keys[i].name, keys[i].type, "-",
-                   "(no active version: see custodianctl key versions)");
-        else
-            printf("%-20s %-10s %7u  %s\n", keys[i].name, keys[i].type,
-                   keys[i].version, keys[i].fingerprint);
-    }
     return EXIT_OK;
 }
 
@@ -660,6 +646,8 @@ cmd_admin(int argc, char **argv)
     if (strcmp(cmd, "key") == 0 &&
         (rc = admin_key_check(&a, name, sizeof(name), &v)) != 0)
         return rc;
+    if (a.json && strcmp(cmd, "keys") != 0 && strcmp(cmd, "identities") != 0)
+        return usage_error("--json is for keys and identities", NULL);
     if (strcmp(cmd, "pubkey") == 0 && a.nwords != 2)
         return usage_error("usage: custodianctl pubkey NAME [--ssh]", NULL);
     if (strcmp(cmd, "key") != 0 && strcmp(cmd, "pubkey") != 0 && a.nwords != 1)
@@ -668,8 +656,13 @@ cmd_admin(int argc, char **argv)
         return rc;
     if (strcmp(cmd, "status") == 0) {
         rc = admin_status(c);
-    } else if (strcmp(cmd, "keys") == 0) {
-        rc = admin_keys(c);
+    } else if (strcmp(cmd, "keys") == 0 || strcmp(cmd, "identities") == 0 ||
+               strcmp(cmd, "metrics") == 0) {
+        rc = strcmp(cmd, "keys") == 0         ? ctl_keys(c, a.json)
+             : strcmp(cmd, "identities") == 0 ? ctl_identities(c, a.json)
+                                              : ctl_metrics(c);
+        if (rc != 0)
+            return admin_failed(c, rc);
     } else if (strcmp(cmd, "reload") == 0) {
         rc = cust_reload(c);
         if (rc != 0)
@@ -730,8 +723,9 @@ main(int argc, char **argv)
     }
     if (argc >= 2 &&
         (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "keys") == 0 ||
-         strcmp(argv[1], "reload") == 0 || strcmp(argv[1], "key") == 0 ||
-         strcmp(argv[1], "pubkey") == 0))
+         strcmp(argv[1], "identities") == 0 ||
+         strcmp(argv[1], "metrics") == 0 || strcmp(argv[1], "reload") == 0 ||
+         strcmp(argv[1], "key") == 0 || strcmp(argv[1], "pubkey") == 0))
         return cmd_admin(argc, argv);
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 &&
         strcmp(argv[2], "verify") == 0)

@@ -1,0 +1,150 @@
+/*
+ * The identity inventory: who has used which key, how often, how
+ * recently, from which executables and cgroups; and per key, when it was
+ * last used, how many signatures each version made and by whom.
+ *
+ * It is fed audit records, the very objects the daemon writes to the
+ * audit log, once each is durable (inventory_add()); at start it is
+ * rebuilt by reading the log's last INVENTORY_HORIZON seconds through
+ * the audit module's own reader (inventory_rebuild()). It needs no state
+ * file of its own, and after a restart it says what the log says.
+ *
+ * Counts are kept in rings of buckets, so that memory does not grow with
+ * traffic: per identity and key, 60 one-minute buckets (the last hour),
+ * 24 one-hour buckets (the last day) and 30 one-day buckets (the last 30
+ * days, to the UTC day), each with one counter per decision. One pair of
+ * identity and key costs about 3 KiB; see INVENTORY_*_MAX for the bounds.
+ *
+ * Every function is thread-safe: one mutex guards the whole inventory
+ * and is held only to update or copy counters. Nothing here blocks on
+ * I/O except inventory_rebuild(), and nothing logs above debug level.
+ */
+#ifndef CUSTODIAN_INVENTORY_H
+#define CUSTODIAN_INVENTORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+
+/* How far back the inventory looks: the longest window, 30 days. */
+#define INVENTORY_HORIZON (30L * 86400)
+
+/* Callers that matched no identity, kept apart by uid and executable;
+ * past this many, the rest share one entry. */
+#define INVENTORY_STRANGERS_MAX 256
+
+/* Identity names kept (those of the policy, and names that appear in the
+ * log from an earlier policy); past this, records of further names are
+ * counted only in the totals of inventory_json()'s "dropped". */
+#define INVENTORY_IDENTITIES_MAX 4096
+
+/* Executables and cgroups kept per identity; the rest are counted. */
+#define INVENTORY_SEEN_MAX 16
+
+/* Versions counted per key: the newest ones. */
+#define INVENTORY_VERSIONS_MAX 64
+
+/* What became of a request, as the inventory and the metrics count it. */
+enum inventory_decision {
+    INVENTORY_ALLOWED,      /* answered with what was asked */
+    INVENTORY_DENIED,       /* CUST_ERR_DENIED, CUST_ERR_KEY_NOT_FOUND */
+    INVENTORY_RATE_LIMITED, /* CUST_ERR_RATE_LIMITED */
+    INVENTORY_EXPIRED,      /* CUST_ERR_EXPIRED */
+    INVENTORY_ERROR,        /* any other error, or never released */
+    INVENTORY_DECISIONS
+};
+
+/* The requests the inventory counts. */
+enum inventory_op {
+    INVENTORY_SIGN,
+    INVENTORY_PUBKEY,
+    INVENTORY_LIST,
+    INVENTORY_OPS
+};
+
+struct inventory;
+
+/* How a rebuild went. */
+struct inventory_rebuild {
+    uint64_t records; /* records read, all of them */
+    uint64_t counted; /* of which inside the horizon and counted */
+    double seconds;   /* wall time it took */
+    bool broken;      /* the chain broke: counted up to the break only */
+    char where[160];  /* when broken: "LINE: seq S: REASON" */
+};
+
+/*
+ * A new, empty inventory for the keys and identities of CONF, marking an
+ * identity stale once it has not been used for STALE_AFTER seconds
+ * (conf->inventory_stale_after). CONF is copied from, not kept.
+ * Returns 0 and *OUT (free with inventory_free()), or CUST_ERR_NOMEM.
+ */
+int inventory_new(const struct conf *conf, time_t now, struct inventory **out);
+
+/* Frees INV; accepts NULL. */
+void inventory_free(struct inventory *inv);
+
+/*
+ * Takes the identities of a reloaded CONF: their expiry, and which names
+ * are in the policy now. Counts are kept; the keys cannot change on a
+ * reload and are not looked at.
+ */
+void inventory_set_policy(struct inventory *inv, const struct conf *conf);
+
+/*
+ * Counts one audit record REC written at AT (UTC seconds): "sign",
+ * "pubkey" and "list" records by identity, key and decision; "refused"
+ * by error; "key-version" activations as rotations. Anything else is
+ * ignored, and so is a record whose fields are not what the daemon
+ * writes. Cheap: a few lookups in REC and counter updates under the
+ * lock. REC is borrowed.
+ */
+void inventory_add(struct inventory *inv, const json_t *rec, time_t at);
+
+/*
+ * Reads the audit log at PATH, checking its chain as `custodianctl audit
+ * verify` does, and counts every record of the last INVENTORY_HORIZON
+ * seconds before NOW. A broken chain stops the reading at the break;
+ * what came before it is kept and *OUT says where. Blocks on the disk.
+ * Returns 0 (*OUT filled), or CUST_ERR_IO when the file cannot be read.
+ */
+int inventory_rebuild(struct inventory *inv, const char *path, time_t now,
+                      struct inventory_rebuild *out);
+
+/*
+ * The inventory at NOW as a JSON document (docs/operations.md): every
+ * identity with its windows, keys, executables and cgroups, stale and
+ * expiry; every key with its last use, signatures per version and the
+ * identities that used it. Returns a new reference, or NULL (no memory).
+ */
+json_t *inventory_json(struct inventory *inv, time_t now);
+
+/*
+ * Writes the inventory's metric families to F in Prometheus text format
+ * (custodian_requests_total, custodian_request_duration_seconds, ...;
+ * see docs/operations.md). Returns 0 or CUST_ERR_IO.
+ */
+int inventory_metrics(struct inventory *inv, time_t now, FILE *f);
+
+/*
+ * Questions a caller can ask cheaply, as of NOW. IDENTITY is a policy
+ * identity's name. Whether IDENTITY has made any request for KEY, or
+ * from executable EXE (as the audit record writes it), within the
+ * horizon; and how many of its requests had a decision in the bit mask
+ * DECISIONS (1 << enum inventory_decision) in the last SECONDS (at most
+ * 3600, to the minute; more is taken as 3600).
+ */
+bool inventory_has_used_key(struct inventory *inv, const char *identity,
+                            const char *key);
+bool inventory_has_seen_exe(struct inventory *inv, const char *identity,
+                            const char *exe);
+uint64_t inventory_recent(struct inventory *inv, const char *identity,
+                          unsigned decisions, unsigned seconds, time_t now);
+
+#endif
