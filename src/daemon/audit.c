@@ -817,10 +817,15 @@ out:
 static void
 audit_account(struct audit *a, size_t n, int rc, int err)
 {
+    size_t i;
+
     pthread_mutex_lock(&a->lock);
     if (n > a->stats.largest_batch)
         a->stats.largest_batch = n;
     if (rc == 0) {
+        for (i = 0; i + 1 < AUDIT_BATCH_BUCKETS && ((size_t)1 << i) < n; i++)
+            ;
+        a->stats.batches[i]++;
         a->stats.records += n;
         a->stats.syncs++;
         a->degraded = false;

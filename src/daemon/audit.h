@@ -56,10 +56,16 @@ struct audit;
  */
 typedef void (*audit_done_fn)(void *arg, int status, uint64_t seq);
 
+/* Batch sizes counted: 1, 2, 4, ... up to 1024 records, then more. */
+#define AUDIT_BATCH_BUCKETS 12
+
 /* Counters since audit_open(); records / syncs is the mean batch size. */
 struct audit_stats {
-    uint64_t records;       /* records made durable */
-    uint64_t syncs;         /* batches made durable, one fdatasync each */
+    uint64_t records; /* records made durable */
+    uint64_t syncs;   /* batches made durable, one fdatasync each */
+    /* Durable batches by size: bucket i holds those of at most 2^i
+     * records (and more than 2^(i-1)); the last, those of more than 1024. */
+    uint64_t batches[AUDIT_BATCH_BUCKETS];
     uint64_t failures;      /* records reported CUST_ERR_AUDIT */
     uint64_t largest_batch; /* most records in one batch, good or failed */
     int last_errno;         /* errno of the last failed batch, or 0 */

@@ -113,6 +113,33 @@ metrics_keys(FILE *f, const struct metrics_state *st)
     }
 }
 
+/* Records per fdatasync, as a histogram of the audit writer's batches. */
+static void
+metrics_batches(FILE *f, const struct audit_stats *st)
+{
+    char labels[METRICS_LABELS_MAX], le[24];
+    uint64_t cum = 0;
+    int i;
+
+    metrics_family(f, "custodian_audit_batch_records", "histogram",
+                   "Records made durable by one fdatasync, since the daemon "
+                   "started");
+    for (i = 0; i < AUDIT_BATCH_BUCKETS; i++) {
+        cum += st->batches[i];
+        if (i + 1 < AUDIT_BATCH_BUCKETS)
+            snprintf(le, sizeof(le), "%d", 1 << i);
+        else
+            snprintf(le, sizeof(le), "+Inf");
+        metrics_labels(labels, sizeof(labels), "le", le, NULL);
+        metrics_sample(f, "custodian_audit_batch_records_bucket", labels,
+                       (double)cum);
+    }
+    metrics_sample(f, "custodian_audit_batch_records_sum", NULL,
+                   (double)st->records);
+    metrics_sample(f, "custodian_audit_batch_records_count", NULL,
+                   (double)st->syncs);
+}
+
 void
 metrics_daemon(FILE *f, const struct metrics_state *st)
 {
@@ -132,6 +159,7 @@ metrics_daemon(FILE *f, const struct metrics_state *st)
                 "Audit batches made durable (one fdatasync each) since the "
                 "daemon started",
                 (double)st->audit.syncs);
+    metrics_batches(f, &st->audit);
     metrics_one(f, "custodian_audit_failures_total", "counter",
                 "Audit records that could not be written since the daemon "
                 "started",

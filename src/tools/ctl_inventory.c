@@ -95,6 +95,7 @@ int
 ctl_identities(struct cust_conn *c, int json)
 {
     const json_t *id;
+    json_int_t stale;
     json_t *doc;
     size_t i;
     int rc = ctl_fetch(c, &doc);
@@ -111,10 +112,12 @@ ctl_identities(struct cust_conn *c, int json)
            "LAST USED", "1H", "24H", "30D", "EXECUTABLE");
     json_array_foreach(json_object_get(doc, "identities"), i, id)
         ctl_print_identity(id);
+    stale = ctl_int(doc, "stale_after_seconds");
     printf("(requests allowed/refused; counted since %s, stale after %lld "
-           "days unused)\n",
+           "%s unused)\n",
            ctl_str(doc, "since", "-"),
-           (long long)ctl_int(doc, "stale_after_seconds") / 86400);
+           (long long)(stale % 86400 == 0 ? stale / 86400 : stale),
+           stale % 86400 == 0 ? "days" : "seconds");
     json_decref(doc);
     return 0;
 }

@@ -261,7 +261,8 @@ for (fam, rest), h in hist.items():
         bad.append("%s%s: buckets not cumulative" % (fam, rest))
 for want in ("custodian_requests_total", "custodian_request_duration_seconds",
              "custodian_degraded", "custodian_connections",
-             "custodian_audit_syncs_total", "custodian_key_rotations_total"):
+             "custodian_audit_syncs_total", "custodian_audit_batch_records",
+             "custodian_key_rotations_total"):
     if want not in fams: bad.append("no family " + want)
 print("\n".join(bad))
 sys.exit(1 if bad else 0)

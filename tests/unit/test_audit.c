@@ -599,6 +599,7 @@ START_TEST(group_commit_under_threads)
     struct audit_stats st;
     struct audit *a;
     struct lines l;
+    uint64_t n;
     int t, i;
 
     ck_assert_int_eq(audit_open(path, &a), 0);
@@ -628,6 +629,11 @@ START_TEST(group_commit_under_threads)
     ck_assert_msg(st.syncs < st.records, "%llu syncs for %llu records",
                   (unsigned long long)st.syncs, (unsigned long long)st.records);
     ck_assert_uint_gt(st.largest_batch, 1);
+    /* Every durable batch is in the histogram, one bucket each. */
+    for (i = 0, n = 0; i < AUDIT_BATCH_BUCKETS; i++)
+        n += st.batches[i];
+    ck_assert_uint_eq(n, st.syncs);
+    ck_assert_uint_lt(st.batches[0], st.syncs); /* some held more than one */
     lines_read(path, &l);
     ck_assert_uint_eq(l.n, THREADS * WRITES_PER_THREAD);
     free(l.data);
