@@ -1025,12 +1025,16 @@ bool
 inventory_has_used_key(struct inventory *inv, const char *identity,
                        const char *key)
 {
+    const struct inv_use *u;
     struct inv_identity *id;
-    bool used;
+    bool used = false;
+    int op;
 
     pthread_mutex_lock(&inv->lock);
     id = inv_named(inv, identity);
-    used = id != NULL && id->uses[inv_slot(inv, key)] != NULL;
+    u = id != NULL ? id->uses[inv_slot(inv, key)] : NULL;
+    for (op = 0; u != NULL && op < INVENTORY_OPS && !used; op++)
+        used = u->total[op][INVENTORY_ALLOWED] > 0;
     pthread_mutex_unlock(&inv->lock);
     return used;
 }

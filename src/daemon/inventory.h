@@ -133,12 +133,15 @@ json_t *inventory_json(struct inventory *inv, time_t now);
 int inventory_metrics(struct inventory *inv, time_t now, FILE *f);
 
 /*
- * Questions a caller can ask cheaply, as of NOW. IDENTITY is a policy
- * identity's name. Whether IDENTITY has made any request for KEY, or
- * from executable EXE (as the audit record writes it), within the
- * horizon; and how many of its requests had a decision in the bit mask
- * DECISIONS (1 << enum inventory_decision) in the last SECONDS (at most
- * 3600, to the minute; more is taken as 3600).
+ * Questions a caller can ask cheaply, under the lock for a few hundred
+ * nanoseconds. IDENTITY is a policy identity's name. Whether IDENTITY
+ * had a request for KEY allowed since the inventory's history began (at
+ * most INVENTORY_HORIZON before the start); whether it made any request
+ * from executable EXE (as the audit record writes it: escaped), which is
+ * known only for the first INVENTORY_SEEN_MAX executables; and how many
+ * of its requests had a decision in the bit mask DECISIONS (1 << enum
+ * inventory_decision) in the last SECONDS before NOW (at most 3600, to
+ * the minute; more is taken as 3600).
  */
 bool inventory_has_used_key(struct inventory *inv, const char *identity,
                             const char *key);

@@ -181,10 +181,13 @@ START_TEST(questions)
     add(inv, "sign", "ci", "release", "CUST_ERR_DENIED", T0 + 900);
     ck_assert(inventory_has_used_key(inv, "ci", "release"));
     ck_assert(!inventory_has_used_key(inv, "ci", "docs"));
+    /* A refused request is no use of the key. */
+    add(inv, "sign", "ci", "docs", "CUST_ERR_DENIED", T0 + 300);
+    ck_assert(!inventory_has_used_key(inv, "ci", "docs"));
     ck_assert(!inventory_has_used_key(inv, "nobody", "release"));
     ck_assert(inventory_has_seen_exe(inv, "ci", "/usr/bin/sign"));
     ck_assert(!inventory_has_seen_exe(inv, "ci", "/usr/bin/other"));
-    ck_assert_uint_eq(inventory_recent(inv, "ci", refused, 3600, T0 + 950), 2);
+    ck_assert_uint_eq(inventory_recent(inv, "ci", refused, 3600, T0 + 950), 3);
     ck_assert_uint_eq(inventory_recent(inv, "ci", refused, 300, T0 + 950), 1);
     ck_assert_uint_eq(
         inventory_recent(inv, "ci", 1u << INVENTORY_ALLOWED, 3600, T0 + 950),
