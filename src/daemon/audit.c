@@ -92,6 +92,7 @@ struct audit {
     uint64_t seq;      /* seq of the last durable record; 0 before any */
     char prev[AUDIT_HASH_HEX + 1]; /* hash of the last durable line */
     uint64_t recovered;            /* bytes cut away at open */
+    uint64_t opened_seq;           /* seq of the last record at open */
 };
 
 /* The chain as audit_verify() has followed it so far. */
@@ -102,6 +103,7 @@ struct audit_chain {
     char hash[AUDIT_HASH_HEX + 1]; /* of the last good line */
     audit_record_fn each;          /* audit_read(): given every good record */
     void *arg;
+    bool stopped; /* EACH asked to stop */
 };
 
 /* Lets a blocking call wait for the callback of its own request. */
@@ -375,6 +377,12 @@ audit_stats(struct audit *a, struct audit_stats *out)
 }
 
 uint64_t
+audit_opened_seq(const struct audit *a)
+{
+    return a->opened_seq;
+}
+
+uint64_t
 audit_recovered_bytes(const struct audit *a)
 {
     return a->recovered;
@@ -530,8 +538,8 @@ audit_check_line(struct audit_chain *c, const char *line, size_t len,
             snprintf(out->reason, sizeof(out->reason), "%s", reason);
         return CUST_ERR_AUDIT;
     }
-    if (c->each != NULL)
-        c->each(c->arg, rec);
+    if (c->each != NULL && c->each(c->arg, rec) != 0)
+        c->stopped = true;
     json_decref(rec);
     if (c->count++ == 0)
         c->first_seq = out->seq;
@@ -588,6 +596,7 @@ audit_resume(struct audit *a)
                              &res) != 0)
             goto out;
         a->seq = chain.seq;
+        a->opened_seq = chain.seq;
         memcpy(a->prev, chain.hash, sizeof(a->prev));
     }
     a->size = base + (off_t)end;
@@ -1018,7 +1027,7 @@ audit_verify_file(const char *path, struct audit_chain *c, char *line,
                  strerror(errno));
         return CUST_ERR_IO;
     }
-    while (rc == 0 && reason == NULL) {
+    while (rc == 0 && reason == NULL && !c->stopped) {
         kind = audit_read_line(f, line, &len);
         if (kind == AUDIT_LINE_EOF)
             break;

@@ -140,6 +140,10 @@ bool audit_degraded(struct audit *a);
 /* Copies the counters into *OUT. Thread-safe. */
 void audit_stats(struct audit *a, struct audit_stats *out);
 
+/* The seq of the last record the file held when audit_open() opened it
+ * (0 for an empty log): every record up to it is durable. */
+uint64_t audit_opened_seq(const struct audit *a);
+
 /* Bytes of an unterminated last line cut away by audit_open(), or 0. */
 uint64_t audit_recovered_bytes(const struct audit *a);
 
@@ -192,14 +196,18 @@ struct audit_verify_result {
 int audit_verify(const char *const *paths, size_t n,
                  struct audit_verify_result *out);
 
-/* Given each good record by audit_read(), borrowed, in file order. */
-typedef void (*audit_record_fn)(void *arg, const json_t *rec);
+/* Given each good record by audit_read(), borrowed, in file order;
+ * returns 0 to read on, anything else to stop after this record. */
+typedef int (*audit_record_fn)(void *arg, const json_t *rec);
 
 /*
  * Reads the one file PATH by the rules of audit_verify() and gives EACH
  * every record that keeps the chain, stopping at the first that does
- * not. For rebuilding what the log says (the inventory). Blocks on the
- * disk. Returns and reports as audit_verify() does.
+ * not, or when EACH asks. For rebuilding what the log says (the
+ * inventory); the file may be appended to meanwhile, so a reader that
+ * must not meet a line being written stops by the seq it knows to be
+ * durable (audit_opened_seq()). Blocks on the disk. Returns and reports
+ * as audit_verify() does; a stop EACH asked for is no error.
  */
 int audit_read(const char *path, audit_record_fn each, void *arg,
                struct audit_verify_result *out);

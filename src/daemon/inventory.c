@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,15 @@ struct inventory {
     double latency_sum[INVENTORY_OPS];
     uint64_t refused[INV_ERRORS_MAX + 1]; /* by -code; 0: unknown */
     struct inventory_rebuild rebuild;
+    /* The rebuilding thread, if started; STOP asks it to finish. */
+    pthread_t thread;
+    bool threaded;
+    atomic_bool stop;
+    char *path;
+    time_t now;
+    uint64_t upto;
+    inventory_rebuilt_fn done;
+    void *done_arg;
 };
 
 static char *
@@ -164,6 +174,11 @@ inventory_free(struct inventory *inv)
 
     if (inv == NULL)
         return;
+    if (inv->threaded) {
+        atomic_store(&inv->stop, true);
+        pthread_join(inv->thread, NULL);
+    }
+    free(inv->path);
     for (i = 0; i < inv->nids; i++) {
         for (j = 0; inv->ids[i].uses != NULL && j < inv->nslots; j++)
             free(inv->ids[i].uses[j]);
@@ -531,40 +546,50 @@ inv_parse_time(const char *s)
 
 struct inv_reader {
     struct inventory *inv;
-    time_t from; /* records before this are outside the horizon */
+    time_t from;   /* records before this are outside the horizon */
+    uint64_t upto; /* records after this one are counted live */
     uint64_t counted;
     time_t oldest;
 };
 
-static void
+static int
 inv_read_one(void *arg, const json_t *rec)
 {
     struct inv_reader *r = arg;
+    json_int_t seq = json_integer_value(json_object_get(rec, "seq"));
     time_t at = inv_parse_time(json_string_value(json_object_get(rec, "time")));
 
-    if (at < r->from)
-        return;
-    if (r->oldest == 0 || at < r->oldest)
-        r->oldest = at;
-    inventory_add(r->inv, rec, at);
-    r->counted++;
+    if (atomic_load(&r->inv->stop) || (uint64_t)seq > r->upto)
+        return 1;
+    if (at >= r->from) {
+        if (r->oldest == 0 || at < r->oldest)
+            r->oldest = at;
+        inventory_add(r->inv, rec, at);
+        r->counted++;
+    }
+    return (uint64_t)seq == r->upto;
 }
 
 int
 inventory_rebuild(struct inventory *inv, const char *path, time_t now,
-                  struct inventory_rebuild *out)
+                  uint64_t upto, struct inventory_rebuild *out)
 {
-    struct inv_reader r = {.inv = inv, .from = now - INVENTORY_HORIZON};
-    struct audit_verify_result res;
+    struct inv_reader r = {
+        .inv = inv, .from = now - INVENTORY_HORIZON, .upto = upto};
+    struct audit_verify_result res = {0};
     struct timespec t0, t1;
-    int rc;
+    int rc = 0;
 
     memset(out, 0, sizeof(*out));
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = audit_read(path, inv_read_one, &r, &res);
+    /* XXX: the chain is checked from the first record though only 30
+     * days count: millions of records take a core for tens of seconds. */
+    if (upto > 0)
+        rc = audit_read(path, inv_read_one, &r, &res);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc != 0 && rc != CUST_ERR_AUDIT)
         return rc;
+    out->done = true;
     out->records = res.records;
     out->counted = r.counted;
     out->seconds =
@@ -583,6 +608,34 @@ inventory_rebuild(struct inventory *inv, const char *path, time_t now,
         inv->since = now - INVENTORY_HORIZON;
     inv->rebuild = *out;
     pthread_mutex_unlock(&inv->lock);
+    return 0;
+}
+
+static void *
+inv_rebuilder(void *arg)
+{
+    struct inventory *inv = arg;
+    struct inventory_rebuild rb;
+    int rc = inventory_rebuild(inv, inv->path, inv->now, inv->upto, &rb);
+
+    if (inv->done != NULL)
+        inv->done(inv->done_arg, rc, &rb);
+    return NULL;
+}
+
+int
+inventory_rebuild_start(struct inventory *inv, const char *path, time_t now,
+                        uint64_t upto, inventory_rebuilt_fn done, void *arg)
+{
+    if ((inv->path = strdup(path)) == NULL)
+        return CUST_ERR_NOMEM;
+    inv->now = now;
+    inv->upto = upto;
+    inv->done = done;
+    inv->done_arg = arg;
+    if (pthread_create(&inv->thread, NULL, inv_rebuilder, inv) != 0)
+        return CUST_ERR_INTERNAL;
+    inv->threaded = true;
     return 0;
 }
 
@@ -772,10 +825,11 @@ inventory_json(struct inventory *inv, time_t now)
     for (i = 0; i <= inv->nkeys; i++)
         json_array_append_new(keys, inv_key_json(inv, i));
     doc = json_pack(
-        "{s:o, s:o, s:I, s:o, s:o, s:I, s:{s:I, s:I, s:f, s:o}}", "generated",
-        inv_time(now), "since", inv_time(inv->since), "stale_after_seconds",
-        (json_int_t)inv->stale_after, "identities", ids, "keys", keys,
-        "records_not_counted", (json_int_t)inv->dropped, "rebuild", "records",
+        "{s:o, s:o, s:I, s:o, s:o, s:I, s:{s:b, s:I, s:I, s:f, s:o}}",
+        "generated", inv_time(now), "since", inv_time(inv->since),
+        "stale_after_seconds", (json_int_t)inv->stale_after, "identities", ids,
+        "keys", keys, "records_not_counted", (json_int_t)inv->dropped,
+        "rebuild", "done", (int)inv->rebuild.done, "records",
         (json_int_t)inv->rebuild.records, "counted",
         (json_int_t)inv->rebuild.counted, "seconds", inv->rebuild.seconds,
         "broken",

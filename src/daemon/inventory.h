@@ -17,7 +17,8 @@
  *
  * Every function is thread-safe: one mutex guards the whole inventory
  * and is held only to update or copy counters. Nothing here blocks on
- * I/O except inventory_rebuild(), and nothing logs above debug level.
+ * I/O except inventory_rebuild() (which inventory_rebuild_start() runs on
+ * a thread of its own), and nothing logs.
  */
 #ifndef CUSTODIAN_INVENTORY_H
 #define CUSTODIAN_INVENTORY_H
@@ -72,6 +73,7 @@ struct inventory;
 
 /* How a rebuild went. */
 struct inventory_rebuild {
+    bool done;        /* the reading has finished */
     uint64_t records; /* records read, all of them */
     uint64_t counted; /* of which inside the horizon and counted */
     double seconds;   /* wall time it took */
@@ -87,7 +89,7 @@ struct inventory_rebuild {
  */
 int inventory_new(const struct conf *conf, time_t now, struct inventory **out);
 
-/* Frees INV; accepts NULL. */
+/* Stops a rebuild still running, then frees INV; accepts NULL. */
 void inventory_free(struct inventory *inv);
 
 /*
@@ -109,13 +111,31 @@ void inventory_add(struct inventory *inv, const json_t *rec, time_t at);
 
 /*
  * Reads the audit log at PATH, checking its chain as `custodianctl audit
- * verify` does, and counts every record of the last INVENTORY_HORIZON
- * seconds before NOW. A broken chain stops the reading at the break;
- * what came before it is kept and *OUT says where. Blocks on the disk.
- * Returns 0 (*OUT filled), or CUST_ERR_IO when the file cannot be read.
+ * verify` does, up to the record with seq UPTO (which must be durable:
+ * audit_opened_seq()), and counts every record of the last
+ * INVENTORY_HORIZON seconds before NOW. A broken chain stops the reading
+ * at the break; what came before it is kept and *OUT says where. Records
+ * added meanwhile by inventory_add() are counted as well: UPTO keeps the
+ * two apart. Blocks on the disk. Returns 0 (*OUT filled), or CUST_ERR_IO
+ * when the file cannot be read.
  */
 int inventory_rebuild(struct inventory *inv, const char *path, time_t now,
-                      struct inventory_rebuild *out);
+                      uint64_t upto, struct inventory_rebuild *out);
+
+/* Called once, on the rebuilding thread, when it is done. */
+typedef void (*inventory_rebuilt_fn)(void *arg, int rc,
+                                     const struct inventory_rebuild *rb);
+
+/*
+ * Runs inventory_rebuild() on a thread of its own, so that the daemon
+ * serves while it reads, and calls DONE (may be NULL) with the outcome.
+ * Until then the inventory's document says it is not done, and its
+ * counts lack what the log holds. inventory_free() stops it. Returns 0,
+ * or CUST_ERR_NOMEM, CUST_ERR_INTERNAL (no thread).
+ */
+int inventory_rebuild_start(struct inventory *inv, const char *path, time_t now,
+                            uint64_t upto, inventory_rebuilt_fn done,
+                            void *arg);
 
 /*
  * The inventory at NOW as a JSON document (docs/operations.md): every

@@ -244,36 +244,47 @@ publish_now(void *arg)
     publish_keyring(arg);
 }
 
+/* The end of the inventory's reading of the audit log, on its thread. */
+static void
+inventory_rebuilt(void *arg, int rc, const struct inventory_rebuild *rb)
+{
+    const char *path = arg;
+
+    if (rc != 0) {
+        log_error("inventory: cannot read the audit log %s: %s; counting "
+                  "only new requests",
+                  path, cust_err_str(rc));
+        return;
+    }
+    if (rb->broken)
+        log_warn("inventory: audit log chain broken at %s; counted the "
+                 "records before it only",
+                 rb->where);
+    log_info("inventory: %llu audit records read in %.2f s, %llu of the "
+             "last 30 days counted",
+             (unsigned long long)rb->records, rb->seconds,
+             (unsigned long long)rb->counted);
+}
+
 /*
  * The inventory starts from what the audit log holds: the records of the
- * last 30 days, read before the daemon adds any. A chain that breaks
- * stops the reading, and the daemon goes on with what came before.
+ * last 30 days up to the last one at open, read on a thread of its own
+ * while the daemon serves; every record after them is counted as it is
+ * written. A chain that breaks stops the reading.
  */
 static int
 open_inventory(struct daemon *d)
 {
-    struct inventory_rebuild rb;
-    int rc;
+    int rc = inventory_new(d->conf, time(NULL), &d->inventory);
 
-    /* XXX: the whole log is read before serving, not only its last 30
-     * days: a log of millions of records delays the start by seconds. */
-    rc = inventory_new(d->conf, time(NULL), &d->inventory);
     if (rc == 0)
-        rc = inventory_rebuild(d->inventory, d->conf->audit_path, time(NULL),
-                               &rb);
+        rc = inventory_rebuild_start(d->inventory, d->conf->audit_path,
+                                     time(NULL), audit_opened_seq(d->audit),
+                                     inventory_rebuilt, d->conf->audit_path);
     if (rc != 0) {
-        log_error("inventory: cannot read the audit log %s: %s",
-                  d->conf->audit_path, cust_err_str(rc));
+        log_error("inventory: %s", cust_err_str(rc));
         return -1;
     }
-    if (rb.broken)
-        log_warn("inventory: audit log chain broken at %s; counted the "
-                 "records before it only",
-                 rb.where);
-    log_info("inventory: %llu audit records read in %.2f s, %llu of the "
-             "last 30 days counted",
-             (unsigned long long)rb.records, rb.seconds,
-             (unsigned long long)rb.counted);
     d->env.inventory = d->inventory;
     return 0;
 }

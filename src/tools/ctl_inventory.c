@@ -112,6 +112,9 @@ ctl_identities(struct cust_conn *c, int json)
            "LAST USED", "1H", "24H", "30D", "EXECUTABLE");
     json_array_foreach(json_object_get(doc, "identities"), i, id)
         ctl_print_identity(id);
+    if (!json_is_true(json_object_get(json_object_get(doc, "rebuild"), "done")))
+        printf("(the daemon is still reading its audit log: the counts "
+               "are not complete)\n");
     stale = ctl_int(doc, "stale_after_seconds");
     printf("(requests allowed/refused; counted since %s, stale after %lld "
            "%s unused)\n",

@@ -5,6 +5,8 @@
  * the rebuild from a real audit log (its horizon, a broken chain), and
  * the escaping of label values.
  */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +198,16 @@ START_TEST(questions)
 }
 END_TEST
 
+static atomic_int rebuilt_calls;
+
+static void
+rebuilt(void *arg, int rc, const struct inventory_rebuild *rb)
+{
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(rb->counted, 3);
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
 /* A real log of three requests: what a rebuild counts, and its horizon. */
 START_TEST(rebuild_from_the_log)
 {
@@ -219,7 +231,7 @@ START_TEST(rebuild_from_the_log)
     audit_close(a);
 
     ck_assert_int_eq(inventory_new(&conf, now, &inv), 0);
-    ck_assert_int_eq(inventory_rebuild(inv, path, now, &rb), 0);
+    ck_assert_int_eq(inventory_rebuild(inv, path, now, UINT64_MAX, &rb), 0);
     ck_assert_uint_eq(rb.records, 3);
     ck_assert_uint_eq(rb.counted, 3);
     ck_assert(!rb.broken);
@@ -231,16 +243,40 @@ START_TEST(rebuild_from_the_log)
 
     /* Read 31 days later, the records are past the horizon. */
     ck_assert_int_eq(inventory_new(&conf, now, &inv), 0);
-    ck_assert_int_eq(inventory_rebuild(inv, path, now + 31 * 86400, &rb), 0);
+    ck_assert_int_eq(
+        inventory_rebuild(inv, path, now + 31 * 86400, UINT64_MAX, &rb), 0);
     ck_assert_uint_eq(rb.records, 3);
     ck_assert_uint_eq(rb.counted, 0);
     inventory_free(inv);
+
+    /* Up to seq 2 only: the third is the live feed's to count. */
+    ck_assert_int_eq(inventory_new(&conf, now, &inv), 0);
+    ck_assert_int_eq(inventory_rebuild(inv, path, now, 2, &rb), 0);
+    ck_assert_uint_eq(rb.counted, 2);
+    doc = inventory_json(inv, now);
+    ck_assert_int_eq(window(doc, "ci", "30d", "denied"), 0);
+    json_decref(doc);
+    inventory_free(inv);
+
+    /* On its own thread, with the outcome reported once. */
+    ck_assert_int_eq(inventory_new(&conf, now, &inv), 0);
+    ck_assert_int_eq(
+        inventory_rebuild_start(inv, path, now, 3, rebuilt, &rebuilt_calls), 0);
+    while (atomic_load(&rebuilt_calls) == 0)
+        usleep(1000);
+    doc = inventory_json(inv, now);
+    ck_assert(
+        json_is_true(json_object_get(json_object_get(doc, "rebuild"), "done")));
+    ck_assert_int_eq(window(doc, "ci", "30d", "allowed"), 2);
+    json_decref(doc);
+    inventory_free(inv);
+    ck_assert_int_eq(atomic_load(&rebuilt_calls), 1);
 
     /* A broken chain: counted up to the break, and said where. */
     snprintf(cmd, sizeof(cmd), "sed -i '2s/\"seq\":2/\"seq\":7/' %s", path);
     ck_assert_int_eq(system(cmd), 0);
     ck_assert_int_eq(inventory_new(&conf, now, &inv), 0);
-    ck_assert_int_eq(inventory_rebuild(inv, path, now, &rb), 0);
+    ck_assert_int_eq(inventory_rebuild(inv, path, now, UINT64_MAX, &rb), 0);
     ck_assert(rb.broken);
     ck_assert_uint_eq(rb.counted, 1);
     ck_assert_ptr_nonnull(strstr(rb.where, "line 2"));
