@@ -81,8 +81,10 @@ for round in $(seq "$rounds"); do
     # answers only once the record is on disk.
     grep -o '"signature":"[0-9a-f]*"' "$work/audit.log" | cut -d'"' -f4 |
         sort -u >"$work/recorded"
+    # A round killed before any signature leaves no .sig: the glob stays
+    # unexpanded, and the loop must not fail the pipeline for it.
     for s in "$work"/c/*/*.sig; do
-        [ -e "$s" ] && od -An -v -tx1 "$s" | tr -d ' \n' && echo
+        [ ! -e "$s" ] || { od -An -v -tx1 "$s" | tr -d ' \n' && echo; }
     done | sort >"$work/got"
     n=$(wc -l <"$work/got")
     missing=$(comm -23 "$work/got" "$work/recorded" | wc -l)
