@@ -379,6 +379,21 @@ cmp -s "$work/a.json" "$work/b.json" ||
 [ "$(jq -c '[.identities[] | select(.stale) | .identity] | sort' \
     "$work/inv-after.json")" != '[]' ] || fail "staleness lost in a restart"
 
+echo "== a reload: a new identity is listed, a dropped one marked"
+sed -i 's|name = "idle"; match = { exe = "/nonexistent/idle"; };|name = "newbot"; match = { exe = "/nonexistent/newbot"; };|' \
+    "$work/custodiand.conf"
+"$ctl" reload >/dev/null || fail "reload"
+"$ctl" identities --json >"$work/inv-reload.json"
+jq -e '(.identities[] | select(.identity == "newbot") | .in_policy) and
+       (.identities[] | select(.identity == "old") | .in_policy) and
+       ([.identities[] | select(.identity == "idle")] | length == 0 or
+        .[0].in_policy == false)' "$work/inv-reload.json" >/dev/null ||
+    fail "reload: $(jq -c '[.identities[] | [.identity, .in_policy]]' \
+        "$work/inv-reload.json")"
+"$ctl" identities >"$work/table"
+grep -Eq '^releaser +(ok|stale) ' "$work/table" ||
+    fail "reload lost releaser: $(cat "$work/table")"
+
 stop_daemon
 "$ctl" audit verify "$work/audit.log" >/dev/null || fail "audit chain broken"
 echo "ok"
