@@ -641,10 +641,10 @@ admin_pubkey(struct conn *c, const char *name)
     handler_admin(&r->h, "pubkey", c->admin_name, "ok");
 }
 
-/* Hands a key request to a worker: it blocks on the keystore and the
- * token. R->h.key is set. */
+/* Hands an admin request to a worker: it blocks on the keystore, the
+ * token or a file's sync. What it works on is set in R->h. */
 static void
-admin_key_job(struct conn *c, struct req *r, uint8_t type, void (*fn)(void *))
+admin_job(struct conn *c, struct req *r, uint8_t type, void (*fn)(void *))
 {
     int rc;
 
@@ -665,7 +665,7 @@ admin_key_create(struct conn *c, const char *name)
         return;
     }
     snprintf(r->h.key, sizeof(r->h.key), "%s", name);
-    admin_key_job(c, r, WIRE_KEY_CREATE, handler_key_create);
+    admin_job(c, r, WIRE_KEY_CREATE, handler_key_create);
 }
 
 /* KEY_VERSIONS, KEY_ROTATE, KEY_CHANGE: checked here, run on a worker. */
@@ -697,7 +697,32 @@ admin_key_lifecycle(struct conn *c, uint8_t type, struct buf *body)
     }
     r->h.change = change;
     snprintf(r->h.key, sizeof(r->h.key), "%s", change.key);
-    admin_key_job(c, r, type, handler_key_admin);
+    admin_job(c, r, type, handler_key_admin);
+}
+
+/* IDENTITY_CHANGE: checked here, run on a worker (it syncs a file). */
+static void
+admin_identity_change(struct conn *c, struct buf *body)
+{
+    struct wire_identity_change w;
+    struct req *r;
+
+    if (wire_get_identity_change(body, &w) != 0) {
+        conn_refuse(c, WIRE_IDENTITY_CHANGE, CUST_ERR_PROTOCOL,
+                    "malformed identity request");
+        return;
+    }
+    if (strcmp(w.action, "suspend") != 0 && strcmp(w.action, "resume") != 0) {
+        conn_refuse(c, WIRE_IDENTITY_CHANGE, CUST_ERR_ARG,
+                    "an identity change is suspend or resume");
+        return;
+    }
+    if ((r = conn_push(c)) == NULL) {
+        c->close_after = 1;
+        return;
+    }
+    r->h.ident = w;
+    admin_job(c, r, WIRE_IDENTITY_CHANGE, handler_identity_change);
 }
 
 /* What the admin socket serves once HELLO is done. */
@@ -709,6 +734,10 @@ conn_admin_dispatch(struct conn *c, uint8_t type, struct buf *body)
     if (type == WIRE_KEY_VERSIONS || type == WIRE_KEY_ROTATE ||
         type == WIRE_KEY_CHANGE) {
         admin_key_lifecycle(c, type, body);
+        return;
+    }
+    if (type == WIRE_IDENTITY_CHANGE) {
+        admin_identity_change(c, body);
         return;
     }
 
