@@ -58,6 +58,8 @@ step_connect(void)
     setenv(IDCALLER_FD, num, 1);
 }
 
+/* Sends B. A daemon that refused the caller may have answered and
+ * closed before it was sent: its answer is still there to read. */
 static void
 send_all(const struct buf *b)
 {
@@ -68,6 +70,8 @@ send_all(const struct buf *b)
         n = send(conn, b->data + off, b->len - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+            return;
         if (n <= 0)
             die("send");
         off += (size_t)n;
@@ -163,15 +167,21 @@ static void
 step_fork(void)
 {
     pid_t child;
+    int sync[2];
+    char c;
 
     fflush(NULL);
-    child = fork();
-    if (child < 0)
+    if (pipe(sync) != 0 || (child = fork()) < 0)
         die("fork");
     if (child > 0) {
         printf("forked %d\n", (int)child);
-        exit(0);
+        exit(0); /* closes SYNC: the child goes on */
     }
+    /* The parent's line comes first, then the child's. */
+    close(sync[1]);
+    while (read(sync[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    close(sync[0]);
 }
 
 int
