@@ -32,9 +32,10 @@ fail() {
 # both need the most the hard limit allows. Under a hard limit too low
 # for the test's own connections, it opens fewer.
 ulimit -n "$(ulimit -Hn)"
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((conns + 256)) ]; then
-    conns=$(($(ulimit -n) - 256))
-    echo "open files limited to $(ulimit -n): $conns connections at once"
+files=$(ulimit -n)
+if [ "$files" != unlimited ] && [ "$files" -lt $((conns + 256)) ]; then
+    conns=$((files - 256))
+    echo "open files limited to $files: $conns connections at once"
 fi
 softhsm_token "$work/token" custodian-test
 cat >"$work/custodiand.conf" <<CONF
