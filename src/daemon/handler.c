@@ -72,6 +72,11 @@ handler_caller(const struct peer *p)
                   handler_text(p->exe, strlen(p->exe)), "cgroup",
                   handler_text(p->cgroup, strlen(p->cgroup)));
 
+    /* A pid alone is reused; with the start time it names one process
+     * for the whole uptime. Unknown (0) for a caller not identified. */
+    if (p->start_time != 0)
+        json_object_set_new(c, "start_time",
+                            json_integer((json_int_t)p->start_time));
     /* The path names where the program came from, no longer what is
      * there: say so, or the record would pass for the file now there. */
     if (p->exe_deleted)

@@ -435,6 +435,18 @@ conn_answer_now(struct conn *c, void (*put)(struct buf *, const void *),
  * audited, and a client must not be able to fill the log with them. */
 #define SERVER_REFUSALS_MAX 16
 
+/* Counts a refused frame of C: the last one allowed closes C once its
+ * answers are out, and *MSG then says so. */
+static void
+conn_count_refusal(struct conn *c, const char **msg)
+{
+    if (++c->refusals >= SERVER_REFUSALS_MAX && !c->close_after) {
+        *msg = "too many refused frames; closing";
+        conn_log_cut(c, LOG_LEVEL_WARN, "too many refused frames");
+        c->close_after = 1;
+    }
+}
+
 /* Answers and audits a refused frame of TYPE. */
 static void
 conn_refuse(struct conn *c, uint8_t type, int code, const char *msg)
@@ -446,12 +458,22 @@ conn_refuse(struct conn *c, uint8_t type, int code, const char *msg)
         return;
     }
     r->h.type = type;
-    if (++c->refusals >= SERVER_REFUSALS_MAX && !c->close_after) {
-        msg = "too many refused frames; closing";
-        conn_log_cut(c, LOG_LEVEL_WARN, "too many refused frames");
-        c->close_after = 1;
-    }
+    conn_count_refusal(c, &msg);
     handler_refuse(&r->h, code, msg);
+}
+
+/* Refuses request R of C that could not be handed to a worker: a body
+ * that did not decode counts against C, a busy daemon does not. */
+static void
+conn_refuse_job(struct conn *c, struct req *r, int rc, const char *malformed)
+{
+    const char *msg = malformed;
+
+    if (rc == CUST_ERR_BUSY)
+        msg = "daemon busy; retry";
+    else
+        conn_count_refusal(c, &msg);
+    handler_refuse(&r->h, rc, msg);
 }
 
 static void
@@ -520,9 +542,7 @@ conn_job(struct conn *c, uint8_t type, struct buf *body)
     if (rc == 0)
         rc = workers_submit(c->srv->workers, handler_run, &r->h);
     if (rc != 0)
-        handler_refuse(&r->h, rc,
-                       rc == CUST_ERR_BUSY ? "daemon busy; retry"
-                                           : "malformed request");
+        conn_refuse_job(c, r, rc, "malformed request");
 }
 
 /*
@@ -797,9 +817,7 @@ conn_agent_dispatch(struct conn *c, uint8_t type, struct buf *body)
     if (rc == 0)
         rc = workers_submit(c->srv->workers, handler_run, &r->h);
     if (rc != 0)
-        handler_refuse(&r->h, rc,
-                       rc == CUST_ERR_BUSY ? "daemon busy; retry"
-                                           : "malformed agent request");
+        conn_refuse_job(c, r, rc, "malformed agent request");
 }
 
 static void
@@ -978,6 +996,8 @@ conn_accept(struct server *s, evutil_socket_t fd, int kind)
     char why[WIRE_MESSAGE_MAX + 1];
     struct conn *c;
 
+    /* XXX: admin connections count against max_conns: while clients
+     * hold every connection, operators are refused too. */
     if (s->stopping || s->nconns >= s->max_conns) {
         if (!s->stopping && !s->full_logged)
             log_warn("%u connections open, the most allowed: new ones are "
