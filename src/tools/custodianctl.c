@@ -24,6 +24,7 @@
  *   export keyring DIR      the keyring, from the state file
  *   export allowed-signers  its allowed_signers file
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -490,7 +491,8 @@ admin_connect(const char *path, struct cust_conn **c)
     int rc = cust_connect(path, "custodianctl " CUSTODIAN_VERSION, c);
 
     if (rc == CUST_ERR_IO) {
-        fprintf(stderr, "custodianctl: cannot reach the daemon at %s\n", path);
+        fprintf(stderr, "custodianctl: cannot reach the daemon at %s: %s\n",
+                path, strerror(errno));
         return EXIT_FAIL;
     }
     if (rc != 0) {
