@@ -3,12 +3,16 @@
 # nobody, reads a distinctive PIN from a systemd-style credential after a
 # start with a wrong PIN; creates, rotates and signs with keys; loses its
 # token and logs in again. Then neither PIN is in its log, its audit log,
-# any file it wrote, its environment or command line, nor anywhere in an
-# image of its memory (gcore); and it has no child process that could
-# hold one.
+# any file it wrote, its environment or command line, nor anywhere in its
+# memory (read through /proc/PID/mem right after its first login, and
+# after the work ended with a second); and it has no child process that
+# could hold one.
 # Usage: secrets.sh CUSTODIAND CUSTODIANCTL CUSTODIAN_SIGN FAULTMOD
+# CUSTODIAN_TEST_WRAPPER, when set, is a command the serving daemon runs
+# under.
 set -euo pipefail
 daemon=$1 ctl=$2 sign=$3 faultmod=$4
+read -ra wrap <<<"${CUSTODIAN_TEST_WRAPPER:-}"
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/softhsm.sh"
 
@@ -50,14 +54,14 @@ tokens = ( { name = "hsm"; module = "$faultmod"; uri = "$SOFTHSM_URI";
              $2; } );
 user = "nobody";
 keys = ( { name = "release"; type = "ecdsa-p256"; },
-         { name = "ed"; type = "ed25519"; } );
+         { name = "p384"; type = "ecdsa-p384"; } );
 listeners = {
   sign = { path = "$work/run/sign.sock"; mode = "0660"; };
   admin = { path = "$work/run/admin.sock"; mode = "0600"; };
 };
 admins = ( { name = "ops"; match = { uid = 0; }; } );
 identities = ( { name = "root"; match = { uid = 0; };
-                 grants = ( { keys = [ "release", "ed" ]; } ); } );
+                 grants = ( { keys = [ "release", "p384" ]; } ); } );
 audit = { path = "$work/log/audit.log"; };
 state = "$work/lib/keys.state";
 keyring = "$work/lib/keyring";
@@ -88,54 +92,76 @@ holds_pin() { # holds_pin FILE: true if FILE holds either PIN
 }
 
 
-# Names the mapping of the daemon that holds each PIN found in the core
-# image CORE, for whoever has to find where it was copied.
-where() {
-    local off addr o v n start end path
-    for off in $(grep -aboF -e "$pin" -e "$wrong" "$1" | cut -d: -f1); do
-        while read -r _ o v _ n _; do
-            ((off >= 16#${o#0x} && off < 16#${o#0x} + 16#${n#0x})) || continue
-            addr=$((16#${v#0x} + off - 16#${o#0x}))
-            while read -r range _ _ _ _ path; do
-                start=$((16#${range%-*})) end=$((16#${range#*-}))
-                ((addr >= start && addr < end)) &&
-                    printf '  PIN at %x in %s %s\n' "$addr" "$range" "${path:-[anon]}"
-            done <"$work/maps"
-        done < <(readelf -lW "$1" | grep '^ *LOAD')
-    done
+# Copies the daemon's memory into $work/mem, region after region, as
+# root reads it through /proc/PID/mem, with an index of where each region
+# starts in the copy. Left out, as the kernel leaves them out of a core
+# file: regions not readable, the kernel's own ([vvar], [vsyscall]) and
+# those marked not to be dumped (a sanitizer's terabytes of shadow).
+snapshot() {
+    local first rest range perms path start end off=0 n
+    : >"$work/mem"
+    : >"$work/mem.index"
+    while read -r first rest; do
+        if [[ $first =~ ^[0-9a-f]+-[0-9a-f]+$ ]]; then
+            range=$first
+            read -r perms _ _ _ path <<<"$rest"
+            continue
+        fi
+        [ "$first" = VmFlags: ] && [[ $perms == r* ]] || continue
+        [[ " $rest " != *" dd "* ]] || continue
+        case $path in "[vvar]" | "[vvar_vclock]" | "[vsyscall]") continue ;; esac
+        start=$((16#${range%-*})) end=$((16#${range#*-}))
+        ((end - start <= 1 << 30)) || fail "a region of over 1 GiB: $range $path"
+        dd if="/proc/$pid/mem" of="$work/region" bs=1M status=none \
+            iflag=skip_bytes,count_bytes skip=$start count=$((end - start)) \
+            2>/dev/null || true
+        n=$(stat -c %s "$work/region")
+        cat "$work/region" >>"$work/mem"
+        echo "$off $n $start $range ${path:-[anon]}" >>"$work/mem.index"
+        off=$((off + n))
+    done <"/proc/$pid/smaps"
+    rm -f "$work/region"
 }
 
-# The daemon's memory, WHEN: a core image taken from outside (the daemon
-# dumps no core of its own) and searched whole; its environment and
-# command line, every thread's; and it has no child that could hold a
-# PIN.
+# Names the region that holds each PIN found in the copy.
+where() {
+    local hit off n start range path
+    for hit in $(grep -aboF -e "$pin" -e "$wrong" "$work/mem" | cut -d: -f1); do
+        while read -r off n start range path; do
+            ((hit >= off && hit < off + n)) &&
+                printf '  PIN at %x in %s %s\n' $((start + hit - off)) \
+                    "$range" "$path"
+        done <"$work/mem.index"
+    done
+    return 0
+}
+
+# The daemon's memory, WHEN, searched whole; its environment and command
+# line, every thread's; and it has no child that could hold a PIN.
 check_memory() { # check_memory WHEN
-    local core=$work/core.$pid f children
+    local f children
     children=$(ps -o pid= --ppid "$pid" || true)
     [ -z "$children" ] || fail "custodiand has child processes: $children"
     for f in /proc/$pid/environ /proc/$pid/cmdline /proc/$pid/task/*/environ \
         /proc/$pid/task/*/cmdline; do
         if holds_pin "$f"; then fail "PIN in $f $1"; fi
     done
-    cp "/proc/$pid/maps" "$work/maps"
-    timeout 120 gcore -o "$work/core" "$pid" >"$work/gcore.log" 2>&1 ||
-        fail "gcore: $(cat "$work/gcore.log")"
-    [ -s "$core" ] || fail "gcore wrote no core image"
-    # The image holds what the daemon keeps beside the PIN source: the
+    snapshot
+    # The copy holds what the daemon keeps beside the PIN source: the
     # credential's path, held for messages. Were it missing, the search
     # would prove nothing.
-    grep -qaF "$work/creds/token-pin" "$core" ||
-        fail "the core image lacks the daemon's own data"
-    if holds_pin "$core"; then
-        where "$core" >&2 || true
+    grep -qaF "$work/creds/token-pin" "$work/mem" ||
+        fail "the copy of memory lacks the daemon's own data"
+    if holds_pin "$work/mem"; then
+        where >&2
         fail "a PIN is in custodiand's memory $1"
     fi
-    echo "ok: no PIN in custodiand's memory $1 ($(($(stat -c %s "$core") / 1048576)) MiB image), environment or command line; no child processes"
-    rm -f "$core"
+    echo "ok: no PIN in custodiand's memory $1 ($(($(stat -c %s "$work/mem") / 1048576)) MiB in $(wc -l <"$work/mem.index") regions), environment or command line; no child processes"
+    rm -f "$work/mem"
 }
 
-CREDENTIALS_DIRECTORY=$work/creds "$daemon" -v -c "$work/custodiand.conf" \
-    >"$work/daemon.log" 2>&1 &
+CREDENTIALS_DIRECTORY=$work/creds "${wrap[@]}" "$daemon" -v \
+    -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do
     grep -q "serving on" "$work/daemon.log" && break
@@ -150,12 +176,14 @@ export CUSTODIAN_ADMIN_SOCKET=$work/run/admin.sock
 export CUSTODIAN_SOCKET=$work/run/sign.sock
 head -c 100000 /dev/urandom >"$work/artifact"
 "$ctl" key create release >/dev/null || fail "key create release"
-"$ctl" key create ed >/dev/null || fail "key create ed"
+"$ctl" key create p384 >/dev/null || fail "key create p384"
 "$sign" sign --key release "$work/artifact" >/dev/null || fail "sign"
 "$ctl" key rotate release >/dev/null || fail "key rotate"
 "$sign" sign --key release "$work/artifact" >/dev/null || fail "sign after rotation"
-"$sign" sign --key ed --format sshsig --output-dir "$work/lib" \
-    "$work/artifact" >/dev/null || fail "ed25519 sign"
+# Not Ed25519: SoftHSM2 2.6.1 then leaks a little memory when the token
+# goes (below), which the sanitizer build cannot tell from custodian's.
+"$sign" sign --key p384 --format sshsig --output-dir "$work/lib" \
+    "$work/artifact" >/dev/null || fail "sshsig"
 # The token goes and comes back: the daemon logs in again, reading the
 # PIN a second time through the descriptor it kept.
 fault removed
@@ -166,12 +194,11 @@ fault none
     fail "no signature once the token was back"
 grep -q "rebuilding sessions" "$work/daemon.log" ||
     fail "the daemon did not log in again"
-check_memory "right after a second login"
+check_memory "after the work and a second login"
 openssl dgst -sha256 -verify <("$sign" pubkey --key release) \
     -signature "$work/artifact.sig" "$work/artifact" >/dev/null ||
     fail "the last signature does not verify"
 echo "ok: keys created, rotated, used; the token lost and logged in again"
-check_memory "after the work"
 
 kill -TERM "$pid"
 wait "$pid" || fail "custodiand exited with status $?"
