@@ -27,9 +27,17 @@ pid=
 cleanup() {
     # $pid is strace's: stop the daemon it traces first, or strace would
     # let it go on running.
-    [ -n "$pid" ] && pkill -TERM -P "$pid" 2>/dev/null
+    [ -n "$pid" ] && stop_daemon
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
+}
+# Sends SIGTERM to the daemon, the child of strace ($pid).
+stop_daemon() {
+    local child
+    for child in $(ps -o pid= --ppid "$pid"); do
+        kill -TERM "$child" 2>/dev/null
+    done
+    return 0
 }
 trap cleanup EXIT
 fail() {
@@ -125,7 +133,7 @@ ssh-keygen -q -Y verify -f "$work/allowed_signers" -I ci -n file \
     fail "agent signature does not verify"
 "$ctl" reload >/dev/null || fail "reload"
 "$ctl" status >/dev/null || fail "status"
-pkill -TERM -P "$pid" # the daemon, strace's child
+stop_daemon
 wait "$pid" || fail "custodiand exited with status $?"
 pid=
 grep -q '"event":"stop"' "$work/log/audit.log" || fail "no stop record"
