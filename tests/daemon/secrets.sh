@@ -65,6 +65,7 @@ identities = ( { name = "root"; match = { uid = 0; };
 audit = { path = "$work/log/audit.log"; };
 state = "$work/lib/keys.state";
 keyring = "$work/lib/keyring";
+suspended = "$work/lib/suspended";
 CONF
 }
 write_conf "$work/wrong.conf" "pin_file = \"$work/wrong.pin\""

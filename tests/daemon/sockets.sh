@@ -58,6 +58,7 @@ identities = ( { name = "job"; match = { uid = $job; };
 audit = { path = "$work/log/audit.log"; };
 state = "$work/lib/keys.state";
 keyring = "$work/lib/keyring";
+suspended = "$work/lib/suspended";
 CONF
 "$ctl" policy check "$work/custodiand.conf" >/dev/null
 

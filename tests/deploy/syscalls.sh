@@ -2,7 +2,8 @@
 # What the systemd unit's filters allow is what custodiand uses. The
 # daemon, started as root under strace, runs a day's work on a throwaway
 # SoftHSM2 token (start and change of user, key creation and rotation,
-# signatures on both sockets, a reload, a stop), and so does the unit's
+# signatures on both sockets, an identity suspended and resumed, a
+# reload, a stop), and so does the unit's
 # ExecStartPre (custodianctl policy check). Every system call they make
 # must be in the unit's SystemCallFilter= (less what ProtectClock=,
 # PrivateDevices= and ProtectKernelModules= take out), and every socket
@@ -94,6 +95,7 @@ identities = ( { name = "root"; match = { uid = 0; };
 audit = { path = "$work/log/audit.log"; };
 state = "$work/lib/keys.state";
 keyring = "$work/lib/keyring";
+suspended = "$work/lib/suspended";
 CONF
 mkdir -m 0500 "$work/creds"
 install -m 0400 "$SOFTHSM_PIN_FILE" "$work/creds/token-pin"
@@ -131,6 +133,10 @@ SSH_AUTH_SOCK=$work/run/agent.sock ssh-keygen -q -Y sign -U -n file \
 ssh-keygen -q -Y verify -f "$work/allowed_signers" -I ci -n file \
     -s "$work/via-agent.sig" <"$work/via-agent" >/dev/null ||
     fail "agent signature does not verify"
+"$ctl" identity suspend root --reason drill >/dev/null || fail "suspend"
+! "$sign" sign --key release --namespace file "$work/artifact" >/dev/null \
+    2>&1 || fail "a suspended identity signed"
+"$ctl" identity resume root >/dev/null || fail "resume"
 "$ctl" reload >/dev/null || fail "reload"
 "$ctl" status >/dev/null || fail "status"
 stop_daemon
