@@ -104,6 +104,19 @@ CUST_API int cust_status(struct cust_conn *c, struct cust_status *out);
  * reason in cust_message()) keeps the policy in force. */
 CUST_API int cust_reload(struct cust_conn *c);
 
+/*
+ * Admin socket: ACTION "suspend" stops identity NAME of the policy from
+ * being served from its next request on, connections already open
+ * included, until "resume"; REASON (may be NULL) is kept with the
+ * suspension and shown to the identity's callers. The suspension is kept
+ * across restarts. RESULT (at least 257 bytes, may be NULL) receives what
+ * happened: "suspended", "already suspended", "resumed" or "not
+ * suspended". CUST_ERR_ARG: no such identity, or an unknown action.
+ */
+CUST_API int cust_identity_change(struct cust_conn *c, const char *name,
+                                  const char *action, const char *reason,
+                                  char *result);
+
 /* Admin socket: generates KEY, declared in the configuration and not on
  * its token yet; its description and DER public key as cust_pubkey().
  * CUST_ERR_KEY_EXISTS if it is there already. (cust_pubkey() on the admin

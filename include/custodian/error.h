@@ -58,6 +58,7 @@ enum cust_err {
     CUST_ERR_NOT_VALID = -37,       /* outside its version's validity */
     CUST_ERR_CHAIN = -38,           /* the chain of custody does not hold */
     CUST_ERR_TIMEOUT = -39,         /* no answer in time */
+    CUST_ERR_SUSPENDED = -40,       /* the caller's identity is suspended */
 };
 
 /*

@@ -394,6 +394,33 @@ cust_reload(struct cust_conn *c)
 }
 
 int
+cust_identity_change(struct cust_conn *c, const char *name, const char *action,
+                     const char *reason, char *result)
+{
+    struct wire_identity_change w;
+    char got[WIRE_MESSAGE_MAX + 1];
+    struct buf req, body;
+    int rc;
+
+    if (strlen(name) > WIRE_NAME_MAX || strlen(action) > WIRE_STATE_MAX ||
+        (reason != NULL && strlen(reason) > WIRE_MESSAGE_MAX))
+        return CUST_ERR_TOO_BIG;
+    memset(&w, 0, sizeof(w));
+    strcpy(w.identity, name);
+    strcpy(w.action, action);
+    if (reason != NULL)
+        strcpy(w.reason, reason);
+    buf_init(&req, WIRE_FRAME_MAX + WIRE_HEADER);
+    wire_put_identity_change(&req, &w);
+    rc = client_call(c, &req, WIRE_IDENTITY_OK, &body);
+    if (rc == 0)
+        rc = wire_get_identity_ok(&body, got);
+    if (rc == 0 && result != NULL)
+        strcpy(result, got);
+    return rc;
+}
+
+int
 cust_key_rotate(struct cust_conn *c, const char *key, struct cust_key *info,
                 uint8_t *spki, size_t max, size_t *len)
 {

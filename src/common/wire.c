@@ -494,6 +494,44 @@ wire_get_reload_ok(struct buf *body, char result[WIRE_MESSAGE_MAX + 1])
 }
 
 int
+wire_put_identity_change(struct buf *out, const struct wire_identity_change *c)
+{
+    size_t start;
+
+    wire_begin(out, WIRE_IDENTITY_CHANGE, &start);
+    buf_put_cstring(out, c->identity);
+    buf_put_cstring(out, c->action);
+    buf_put_cstring(out, c->reason);
+    return wire_end(out, start);
+}
+
+int
+wire_get_identity_change(struct buf *body, struct wire_identity_change *c)
+{
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    rc = wire_get_text(body, c->identity, WIRE_NAME_MAX);
+    if (rc == 0)
+        rc = wire_get_text(body, c->action, WIRE_STATE_MAX);
+    if (rc == 0)
+        rc = wire_get_text(body, c->reason, WIRE_MESSAGE_MAX);
+    return wire_done(body, rc);
+}
+
+int
+wire_put_identity_ok(struct buf *out, const char *result)
+{
+    return wire_put_ping(out, WIRE_IDENTITY_OK, result);
+}
+
+int
+wire_get_identity_ok(struct buf *body, char result[WIRE_MESSAGE_MAX + 1])
+{
+    return wire_get_ping(body, result);
+}
+
+int
 wire_put_keyname_req(struct buf *out, enum wire_type type, const char *key)
 {
     return wire_put_keyname(out, type, key);

@@ -56,7 +56,8 @@ enum wire_type {
     WIRE_KEY_VERSIONS = 0x13,
     WIRE_KEY_ROTATE = 0x14,
     WIRE_KEY_CHANGE = 0x15,
-    WIRE_REPORT = 0x16,
+    WIRE_IDENTITY_CHANGE = 0x16,
+    WIRE_REPORT = 0x17,
 
     WIRE_HELLO_OK = 0x81,
     WIRE_PONG = 0x82,
@@ -66,7 +67,8 @@ enum wire_type {
     WIRE_STATUS_OK = 0x90,
     WIRE_RELOAD_OK = 0x91,
     WIRE_VERSIONS = 0x93,
-    WIRE_REPORT_OK = 0x96,
+    WIRE_IDENTITY_OK = 0x96,
+    WIRE_REPORT_OK = 0x97,
     WIRE_ERROR = 0xff,
 };
 
@@ -138,6 +140,13 @@ struct wire_key_change {
     char reason[WIRE_MESSAGE_MAX + 1];
 };
 
+/* IDENTITY_CHANGE: suspend or resume an identity of the policy. */
+struct wire_identity_change {
+    char identity[WIRE_NAME_MAX + 1];
+    char action[WIRE_STATE_MAX + 1]; /* "suspend" or "resume" */
+    char reason[WIRE_MESSAGE_MAX + 1];
+};
+
 struct wire_error {
     int32_t code; /* a negative custodian error */
     char message[WIRE_MESSAGE_MAX + 1];
@@ -195,6 +204,12 @@ int wire_put_status_ok(struct buf *out, const struct wire_status *st);
 int wire_get_status_ok(struct buf *body, struct wire_status *st);
 int wire_put_reload_ok(struct buf *out, const char *result);
 int wire_get_reload_ok(struct buf *body, char result[WIRE_MESSAGE_MAX + 1]);
+int wire_put_identity_change(struct buf *out,
+                             const struct wire_identity_change *c);
+int wire_get_identity_change(struct buf *body, struct wire_identity_change *c);
+/* IDENTITY_OK: what the change did, in words. */
+int wire_put_identity_ok(struct buf *out, const char *result);
+int wire_get_identity_ok(struct buf *body, char result[WIRE_MESSAGE_MAX + 1]);
 
 /* KEY_VERSIONS and KEY_ROTATE take a key name, as PUBKEY does. */
 int wire_put_keyname_req(struct buf *out, enum wire_type type, const char *key);

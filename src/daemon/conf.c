@@ -839,8 +839,9 @@ static const char *const conf_limits_members[] = {
     "max_connections", "idle_timeout", "frame_timeout",
     "request_timeout", "workers",      NULL};
 static const char *const conf_top_members[] = {
-    "tokens", "keys",  "listeners", "identities", "admins",  "audit", "limits",
-    "user",   "state", "keyring",   "inventory",  "metrics", NULL};
+    "tokens",    "keys",      "listeners", "identities", "admins",
+    "audit",     "limits",    "user",      "state",      "keyring",
+    "suspended", "inventory", "metrics",   NULL};
 static const char *const conf_inventory_members[] = {"stale_after", NULL};
 static const char *const conf_metrics_members[] = {"textfile", "interval",
                                                    NULL};
@@ -1066,6 +1067,7 @@ conf_defaults(struct conf *c)
     c->audit_path = strdup("/var/log/custodian/audit.log");
     c->state_path = strdup("/var/lib/custodian/keys.state");
     c->keyring_path = strdup("/var/lib/custodian/keyring");
+    c->suspended_path = strdup("/var/lib/custodian/suspended");
     c->limits.max_connections = 16384;
     c->limits.idle_timeout = 60;
     c->limits.request_timeout = 10;
@@ -1095,6 +1097,7 @@ conf_read_all(struct loader *l)
     conf_read_audit(l);
     conf_read_path(l, "state", &c->state_path);
     conf_read_path(l, "keyring", &c->keyring_path);
+    conf_read_path(l, "suspended", &c->suspended_path);
     conf_read_limits(l);
     conf_read_inventory(l);
     conf_read_metrics(l);
@@ -1193,6 +1196,7 @@ conf_free(struct conf *c)
     free(c->audit_path);
     free(c->state_path);
     free(c->keyring_path);
+    free(c->suspended_path);
     free(c->user);
     free(c->metrics_textfile);
     free(c->path);

@@ -134,8 +134,9 @@ struct conf {
     struct conf_identity *admins; /* callers of the admin socket */
     size_t nadmins;
     char *audit_path;
-    char *state_path;   /* the key-version state file */
-    char *keyring_path; /* the directory published for verifiers */
+    char *state_path;     /* the key-version state file */
+    char *keyring_path;   /* the directory published for verifiers */
+    char *suspended_path; /* the suspended identities' state file */
     struct conf_limits limits;
     /* An identity unused this long (seconds, at most 30 days) is stale
      * in the inventory. */

@@ -72,6 +72,11 @@ handler_caller(const struct peer *p)
                   handler_text(p->exe, strlen(p->exe)), "cgroup",
                   handler_text(p->cgroup, strlen(p->cgroup)));
 
+    /* A pid alone is reused; with the start time it names one process
+     * for the whole uptime. Unknown (0) for a caller not identified. */
+    if (p->start_time != 0)
+        json_object_set_new(c, "start_time",
+                            json_integer((json_int_t)p->start_time));
     /* The path names where the program came from, no longer what is
      * there: say so, or the record would pass for the file now there. */
     if (p->exe_deleted)
@@ -653,6 +658,60 @@ handler_key_admin(void *arg)
         json_object_set_new(rec, "error", json_string(cust_err_name(rc)));
         json_object_set_new(rec, "detail", json_string(why));
         handler_error(r, rc, why);
+    }
+    handler_commit(r, rec);
+}
+
+void
+handler_identity_change(void *arg)
+{
+    struct handler_req *r = arg;
+    const struct wire_identity_change *w = &r->ident;
+    int suspend = strcmp(w->action, "suspend") == 0, known, rc;
+    const char *result = "refused", *why = NULL;
+    char name[LOG_ESCAPE_BUF];
+    json_t *rec;
+
+    buf_init(&r->answer, WIRE_FRAME_MAX + WIRE_HEADER);
+    pthread_rwlock_rdlock(&r->env->policy_lock);
+    known = policy_identity(r->env->policy, w->identity) != NULL;
+    pthread_rwlock_unlock(&r->env->policy_lock);
+    /* Resuming a name the policy lost is allowed: it tidies the file. */
+    if (suspend && !known) {
+        rc = CUST_ERR_ARG;
+        why = "no such identity in the policy";
+    } else if (suspend) {
+        rc = suspend_add(r->env->suspend, w->identity, r->admin, w->reason,
+                         clock_now());
+        result = rc == 0 ? "suspended" : "already suspended";
+    } else {
+        rc = suspend_remove(r->env->suspend, w->identity);
+        result = rc == 0 ? "resumed" : "not suspended";
+    }
+    if (rc == 1)
+        rc = 0;
+    else if (rc == CUST_ERR_IO)
+        why = "the suspension could not be saved; nothing changed";
+    if (rc == 0 && strcmp(result, "suspended") == 0)
+        log_warn("identity \"%s\" suspended by admin \"%s\"",
+                 log_escape(w->identity, strlen(w->identity), name), r->admin);
+    else if (rc == 0 && strcmp(result, "resumed") == 0)
+        log_info("identity \"%s\" resumed by admin \"%s\"",
+                 log_escape(w->identity, strlen(w->identity), name), r->admin);
+    if (rc == 0)
+        wire_put_identity_ok(&r->answer, result);
+    rec = handler_admin_record(r,
+                               suspend ? "identity-suspend" : "identity-resume",
+                               r->admin, rc == 0 ? result : "refused");
+    json_object_set_new(rec, "target",
+                        handler_text(w->identity, strlen(w->identity)));
+    json_object_set_new(rec, "reason",
+                        handler_text(w->reason, strlen(w->reason)));
+    if (rc != 0) {
+        json_object_set_new(rec, "error", json_string(cust_err_name(rc)));
+        json_object_set_new(rec, "detail",
+                            json_string(why ? why : cust_err_str(rc)));
+        handler_error(r, rc, why ? why : cust_err_str(rc));
     }
     handler_commit(r, rec);
 }

@@ -20,6 +20,7 @@
 #include "keystore.h"
 #include "peer.h"
 #include "policy.h"
+#include "suspend.h"
 #include "wire.h"
 
 /* What every request shares: the daemon's long-lived parts. */
@@ -30,6 +31,7 @@ struct handler_env {
     struct policy *policy;
     struct keystore *keys;
     struct audit *audit;
+    struct suspend *suspend;     /* suspended identities */
     struct inventory *inventory; /* counts each record once it is durable */
     atomic_int degraded;         /* the last audit write failed */
     /* Called on a worker after an admin changed a key's versions, before
@@ -65,9 +67,10 @@ struct handler_req {
     const struct peer *peer; /* the connection's caller */
     uint8_t type; /* WIRE_LIST, WIRE_PUBKEY, WIRE_SIGN or WIRE_KEY_* */
     char key[WIRE_NAME_MAX + 1];
-    char admin[CONF_NAME_MAX + 1]; /* WIRE_KEY_*: the admin identity */
-    struct wire_key_change change; /* for WIRE_KEY_CHANGE */
-    struct wire_sign sign;         /* for WIRE_SIGN; data points to DATA */
+    char admin[CONF_NAME_MAX + 1];     /* WIRE_KEY_*: the admin identity */
+    struct wire_key_change change;     /* for WIRE_KEY_CHANGE */
+    struct wire_identity_change ident; /* for WIRE_IDENTITY_CHANGE */
+    struct wire_sign sign;             /* for WIRE_SIGN; data points to DATA */
     uint8_t data[WIRE_DATA_MAX];
     int agent;                      /* from the agent socket */
     uint8_t blob[HANDLER_BLOB_MAX]; /* agent SIGN: the key blob */
@@ -130,6 +133,14 @@ void handler_key_create(void *req);
  * event callback. req->done as for handler_run().
  */
 void handler_key_admin(void *req);
+
+/*
+ * Handles an admin's IDENTITY_CHANGE (req->ident) on a worker (saving the
+ * suspensions syncs a file): suspends an identity of the policy or
+ * resumes one, answers IDENTITY_OK or an ERROR, and audits it with
+ * req->admin; req->done as for handler_run().
+ */
+void handler_identity_change(void *req);
 
 /*
  * The parts of a request's handling that the agent front end (agent.h)

@@ -515,6 +515,12 @@ kr_write_file(int dfd, const struct kr_file *f, const char *dir)
 
     if (fd < 0)
         return kr_fail("cannot create a file in", dir);
+    /* The keyring is public: a service's umask (the unit's 0077) must not
+     * hide it from the verifiers on this host. */
+    if (fchmod(fd, 0644) != 0) {
+        close(fd);
+        return kr_fail("cannot set the mode of a file in", dir);
+    }
     while (done < f->len) {
         n = write(fd, f->data + done, f->len - done);
         if (n < 0 && errno == EINTR)
@@ -565,6 +571,8 @@ kr_fill(const struct keyring *k, const char *tmp)
     dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return kr_fail("cannot open", tmp);
+    if (fchmod(dfd, 0755) != 0)
+        rc = kr_fail("cannot set the mode of", tmp);
     for (i = 0; rc == 0 && i < k->n; i++)
         rc = kr_write_file(dfd, &k->files[i], tmp);
     if (rc == 0 && fsync(dfd) != 0)

@@ -5,8 +5,6 @@
  * its loader trusts nothing it reads.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +16,7 @@
 #include "b64.h"
 #include "custodian/error.h"
 #include "keystate.h"
+#include "savefile.h"
 
 /* The state file's format number; a file of another is refused. */
 #define KEYSTATE_FORMAT 1
@@ -447,74 +446,24 @@ keystate_json(const struct keystate *s)
     return json_pack("{s:i, s:o}", "format", KEYSTATE_FORMAT, "keys", keys);
 }
 
-static int
-keystate_write_all(int fd, const char *p, size_t n)
-{
-    ssize_t w;
-
-    while (n > 0) {
-        w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int
-keystate_sync_dir(const char *path)
-{
-    char copy[4096];
-    int fd, rc;
-
-    if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int
 keystate_save(const struct keystate *s, const char *path)
 {
-    char tmp[4096];
     json_t *doc = keystate_json(s);
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
-    int fd = -1, rc = CUST_ERR_IO, saved;
+    size_t len = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, len + 2) : NULL;
+    int rc, saved;
 
     json_decref(doc);
-    if (text == NULL)
+    if (line == NULL) {
+        free(text);
         return CUST_ERR_NOMEM;
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        goto out;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || keystate_write_all(fd, text, strlen(text)) != 0 ||
-        keystate_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0)
-        goto out;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0 || keystate_sync_dir(path) != 0)
-        goto out;
-    rc = 0;
-out:
+    memcpy(line + len, "\n", 2); /* ends with a newline, like a text file */
+    text = line;
+    rc = savefile_replace(path, text, len + 1);
     saved = errno;
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        unlink(tmp);
     free(text);
     errno = saved;
     return rc;

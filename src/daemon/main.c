@@ -289,9 +289,17 @@ open_inventory(struct daemon *d)
     return 0;
 }
 
+/* The policy's question, answered from the suspension file. */
+static bool
+is_suspended(void *arg, const char *name, char *why, size_t whylen)
+{
+    return suspend_check(arg, name, why, whylen);
+}
+
 static int
 open_state(struct daemon *d)
 {
+    char why[512];
     int rc = audit_open(d->conf->audit_path, &d->audit);
 
     if (rc != 0) {
@@ -315,13 +323,22 @@ open_state(struct daemon *d)
         log_error("%s", keystore_error());
         return -1;
     }
+    rc = suspend_open(d->conf->suspended_path, &d->env.suspend, why,
+                      sizeof(why));
+    if (rc != 0) {
+        log_error("suspended identities: %s", why);
+        return -1;
+    }
     pthread_rwlock_init(&d->env.policy_lock, NULL);
     d->env.keys = d->keys;
     d->env.audit = d->audit;
     d->env.changed = publish_now;
     d->env.changed_arg = d;
     d->policy_conf = d->conf;
-    return policy_new(d->conf, &d->env.policy) != 0 ? -1 : 0;
+    if (policy_new(d->conf, &d->env.policy) != 0)
+        return -1;
+    policy_set_suspended(d->env.policy, is_suspended, d->env.suspend);
+    return 0;
 }
 
 /*
@@ -357,8 +374,9 @@ reload_fixed_part(const struct conf *old, const struct conf *new)
             return "the keys, their rotation or namespaces changed; "
                    "restart to change keys";
     if (strcmp(old->state_path, new->state_path) != 0 ||
-        strcmp(old->keyring_path, new->keyring_path) != 0)
-        return "the state file or keyring path changed; restart for that";
+        strcmp(old->keyring_path, new->keyring_path) != 0 ||
+        strcmp(old->suspended_path, new->suspended_path) != 0)
+        return "a state file or the keyring path changed; restart for that";
     if ((old->user == NULL) != (new->user == NULL) ||
         (old->user != NULL && strcmp(old->user, new->user) != 0))
         return "the user changed; restart to change it";
@@ -396,6 +414,7 @@ reload(void *arg)
         conf_free(c);
         return why;
     }
+    policy_set_suspended(p, is_suspended, d->env.suspend);
     pthread_rwlock_wrlock(&d->env.policy_lock);
     old = d->env.policy;
     old_conf = d->policy_conf;
@@ -458,6 +477,7 @@ shut_down(struct daemon *d)
     keystore_free(d->keys);
     keyring_free(d->published);
     policy_free(d->env.policy);
+    suspend_free(d->env.suspend);
     if (d->policy_conf != d->conf)
         conf_free(d->policy_conf);
     for (i = 0; d->tokens != NULL && i < d->conf->ntokens; i++)

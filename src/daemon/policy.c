@@ -22,8 +22,10 @@ struct bucket {
 
 struct policy {
     const struct conf *conf;
-    struct bucket **buckets; /* [identity][grant] */
-    pthread_mutex_t lock;    /* guards the buckets */
+    struct bucket **buckets;       /* [identity][grant] */
+    pthread_mutex_t lock;          /* guards the buckets */
+    policy_suspended_fn suspended; /* NULL: nothing is suspended */
+    void *suspended_arg;
 };
 
 /* Where the steps of a decision go: nowhere, or to an explanation. */
@@ -86,6 +88,24 @@ policy_free(struct policy *p)
     free(p->buckets);
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+void
+policy_set_suspended(struct policy *p, policy_suspended_fn fn, void *arg)
+{
+    p->suspended = fn;
+    p->suspended_arg = arg;
+}
+
+const struct conf_identity *
+policy_identity(struct policy *p, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < p->conf->nidentities; i++)
+        if (strcmp(p->conf->identities[i].name, name) == 0)
+            return &p->conf->identities[i];
+    return NULL;
 }
 
 const char *
@@ -305,7 +325,7 @@ policy_run(struct policy *p, const struct policy_caller *c,
 {
     const struct conf_identity *id;
     const char *closest;
-    char why[160] = "";
+    char why[160] = "", held[320];
     size_t at = 0;
     int i, g, err = 0;
 
@@ -327,6 +347,14 @@ policy_run(struct policy *p, const struct policy_caller *c,
     if (id->expires != 0 && now >= id->expires)
         return policy_result(d, CUST_ERR_EXPIRED, "identity \"%s\" expired",
                              id->name);
+    /* Before the grants: a suspension stops everything, and spends no
+     * rate. */
+    if (p->suspended != NULL &&
+        p->suspended(p->suspended_arg, id->name, held, sizeof(held))) {
+        trace(t, "identity \"%s\" is suspended %s", id->name, held);
+        return policy_result(d, CUST_ERR_SUSPENDED,
+                             "identity \"%s\" is suspended %s", id->name, held);
+    }
 
     g = policy_find_grant(id, r, t, &closest);
     if (g < 0)

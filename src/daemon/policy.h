@@ -10,6 +10,8 @@
 #ifndef CUSTODIAN_POLICY_H
 #define CUSTODIAN_POLICY_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -45,8 +47,8 @@ struct policy_request {
 };
 
 struct policy_decision {
-    /* 0, CUST_ERR_DENIED, CUST_ERR_RATE_LIMITED or _EXPIRED; or the
-     * error of a failed executable hash (CUST_ERR_PEER, ...) */
+    /* 0, CUST_ERR_DENIED, CUST_ERR_RATE_LIMITED, _EXPIRED or _SUSPENDED;
+     * or the error of a failed executable hash (CUST_ERR_PEER, ...) */
     int result;
     const struct conf_identity *identity; /* NULL if none matched */
     int grant;        /* index of the deciding grant, or -1 */
@@ -62,6 +64,21 @@ int policy_new(const struct conf *conf, struct policy **out);
 void policy_free(struct policy *p);
 
 /*
+ * Says whether identity NAME is suspended by an operator; if so, fills
+ * WHY (WHYLEN bytes) with since when, by whom and why. Thread-safe.
+ */
+typedef bool (*policy_suspended_fn)(void *arg, const char *name, char *why,
+                                    size_t whylen);
+
+/*
+ * Makes P ask FN, at every decision, whether the identity that matched is
+ * suspended: a suspended identity is refused everything with
+ * CUST_ERR_SUSPENDED before its grants are looked at. Without it, nothing
+ * is suspended (as in an offline explanation).
+ */
+void policy_set_suspended(struct policy *p, policy_suspended_fn fn, void *arg);
+
+/*
  * Decides REQUEST from CALLER at wall-clock time NOW (for expiry) and
  * monotonic time MONO in seconds (for rate limits), filling *OUT. An
  * allowed signing request takes one unit from its grant's rate bucket.
@@ -70,6 +87,9 @@ void policy_free(struct policy *p);
 int policy_decide(struct policy *p, const struct policy_caller *caller,
                   const struct policy_request *request, time_t now, double mono,
                   struct policy_decision *out);
+
+/* The identity of P's policy named NAME, or NULL. */
+const struct conf_identity *policy_identity(struct policy *p, const char *name);
 
 /* Receives one line of an explanation. */
 typedef void (*policy_note_fn)(void *arg, const char *line);

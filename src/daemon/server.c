@@ -446,6 +446,18 @@ conn_answer_now(struct conn *c, void (*put)(struct buf *, const void *),
  * audited, and a client must not be able to fill the log with them. */
 #define SERVER_REFUSALS_MAX 16
 
+/* Counts a refused frame of C: the last one allowed closes C once its
+ * answers are out, and *MSG then says so. */
+static void
+conn_count_refusal(struct conn *c, const char **msg)
+{
+    if (++c->refusals >= SERVER_REFUSALS_MAX && !c->close_after) {
+        *msg = "too many refused frames; closing";
+        conn_log_cut(c, LOG_LEVEL_WARN, "too many refused frames");
+        c->close_after = 1;
+    }
+}
+
 /* Answers and audits a refused frame of TYPE. */
 static void
 conn_refuse(struct conn *c, uint8_t type, int code, const char *msg)
@@ -457,12 +469,22 @@ conn_refuse(struct conn *c, uint8_t type, int code, const char *msg)
         return;
     }
     r->h.type = type;
-    if (++c->refusals >= SERVER_REFUSALS_MAX && !c->close_after) {
-        msg = "too many refused frames; closing";
-        conn_log_cut(c, LOG_LEVEL_WARN, "too many refused frames");
-        c->close_after = 1;
-    }
+    conn_count_refusal(c, &msg);
     handler_refuse(&r->h, code, msg);
+}
+
+/* Refuses request R of C that could not be handed to a worker: a body
+ * that did not decode counts against C, a busy daemon does not. */
+static void
+conn_refuse_job(struct conn *c, struct req *r, int rc, const char *malformed)
+{
+    const char *msg = malformed;
+
+    if (rc == CUST_ERR_BUSY)
+        msg = "daemon busy; retry";
+    else
+        conn_count_refusal(c, &msg);
+    handler_refuse(&r->h, rc, msg);
 }
 
 static void
@@ -531,9 +553,7 @@ conn_job(struct conn *c, uint8_t type, struct buf *body)
     if (rc == 0)
         rc = workers_submit(c->srv->workers, handler_run, &r->h);
     if (rc != 0)
-        handler_refuse(&r->h, rc,
-                       rc == CUST_ERR_BUSY ? "daemon busy; retry"
-                                           : "malformed request");
+        conn_refuse_job(c, r, rc, "malformed request");
 }
 
 /*
@@ -766,10 +786,10 @@ admin_report(struct conn *c, struct buf *body)
                   rc == 0 ? "ok" : cust_err_name(rc));
 }
 
-/* Hands a key request to a worker: it blocks on the keystore and the
- * token. R->h.key is set. */
+/* Hands an admin request to a worker: it blocks on the keystore, the
+ * token or a file's sync. What it works on is set in R->h. */
 static void
-admin_key_job(struct conn *c, struct req *r, uint8_t type, void (*fn)(void *))
+admin_job(struct conn *c, struct req *r, uint8_t type, void (*fn)(void *))
 {
     int rc;
 
@@ -790,7 +810,7 @@ admin_key_create(struct conn *c, const char *name)
         return;
     }
     snprintf(r->h.key, sizeof(r->h.key), "%s", name);
-    admin_key_job(c, r, WIRE_KEY_CREATE, handler_key_create);
+    admin_job(c, r, WIRE_KEY_CREATE, handler_key_create);
 }
 
 /* KEY_VERSIONS, KEY_ROTATE, KEY_CHANGE: checked here, run on a worker. */
@@ -822,7 +842,32 @@ admin_key_lifecycle(struct conn *c, uint8_t type, struct buf *body)
     }
     r->h.change = change;
     snprintf(r->h.key, sizeof(r->h.key), "%s", change.key);
-    admin_key_job(c, r, type, handler_key_admin);
+    admin_job(c, r, type, handler_key_admin);
+}
+
+/* IDENTITY_CHANGE: checked here, run on a worker (it syncs a file). */
+static void
+admin_identity_change(struct conn *c, struct buf *body)
+{
+    struct wire_identity_change w;
+    struct req *r;
+
+    if (wire_get_identity_change(body, &w) != 0) {
+        conn_refuse(c, WIRE_IDENTITY_CHANGE, CUST_ERR_PROTOCOL,
+                    "malformed identity request");
+        return;
+    }
+    if (strcmp(w.action, "suspend") != 0 && strcmp(w.action, "resume") != 0) {
+        conn_refuse(c, WIRE_IDENTITY_CHANGE, CUST_ERR_ARG,
+                    "an identity change is suspend or resume");
+        return;
+    }
+    if ((r = conn_push(c)) == NULL) {
+        c->close_after = 1;
+        return;
+    }
+    r->h.ident = w;
+    admin_job(c, r, WIRE_IDENTITY_CHANGE, handler_identity_change);
 }
 
 /* What the admin socket serves once HELLO is done. */
@@ -838,6 +883,10 @@ conn_admin_dispatch(struct conn *c, uint8_t type, struct buf *body)
     }
     if (type == WIRE_REPORT) {
         admin_report(c, body);
+        return;
+    }
+    if (type == WIRE_IDENTITY_CHANGE) {
+        admin_identity_change(c, body);
         return;
     }
 
@@ -897,9 +946,7 @@ conn_agent_dispatch(struct conn *c, uint8_t type, struct buf *body)
     if (rc == 0)
         rc = workers_submit(c->srv->workers, handler_run, &r->h);
     if (rc != 0)
-        handler_refuse(&r->h, rc,
-                       rc == CUST_ERR_BUSY ? "daemon busy; retry"
-                                           : "malformed agent request");
+        conn_refuse_job(c, r, rc, "malformed agent request");
 }
 
 static void
@@ -1078,6 +1125,8 @@ conn_accept(struct server *s, evutil_socket_t fd, int kind)
     char why[WIRE_MESSAGE_MAX + 1];
     struct conn *c;
 
+    /* XXX: admin connections count against max_conns: while clients
+     * hold every connection, operators are refused too. */
     if (s->stopping || s->nconns >= s->max_conns) {
         if (!s->stopping && !s->full_logged)
             log_warn("%u connections open, the most allowed: new ones are "

@@ -26,6 +26,7 @@
  *   export keyring DIR      the keyring, from the state file
  *   export allowed-signers  its allowed_signers file
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,8 @@ usage(FILE *f)
                "  key retire NAME@N | key revoke NAME@N --reason TEXT\n"
                "  key destroy NAME@N --confirm NAME@N\n"
                "  pubkey NAME [--ssh] [--admin-socket PATH]\n"
+               "  identity suspend NAME [--reason TEXT] | identity resume "
+               "NAME\n"
                "      ask the running daemon, on its admin socket\n"
                "  export keyring DIR [-c FILE]\n"
                "      write the keyring from the state file, offline\n"
@@ -442,7 +445,7 @@ struct admin_args {
     const char *path;    /* the admin socket */
     int ssh;             /* pubkey --ssh */
     int json;            /* keys, identities --json */
-    const char *reason;  /* key revoke --reason */
+    const char *reason;  /* key revoke, identity suspend --reason */
     const char *confirm; /* key destroy --confirm */
 };
 
@@ -495,7 +498,8 @@ admin_connect(const char *path, struct cust_conn **c)
     int rc = cust_connect(path, "custodianctl " CUSTODIAN_VERSION, c);
 
     if (rc == CUST_ERR_IO) {
-        fprintf(stderr, "custodianctl: cannot reach the daemon at %s\n", path);
+        fprintf(stderr, "custodianctl: cannot reach the daemon at %s: %s\n",
+                path, strerror(errno));
         return EXIT_FAIL;
     }
     if (rc != 0) {
@@ -630,6 +634,33 @@ admin_key_cmd(struct cust_conn *c, const struct admin_args *a, const char *name,
     return rc == 0 ? EXIT_OK : admin_failed(c, rc);
 }
 
+/* identity suspend NAME [--reason TEXT], identity resume NAME */
+static int
+admin_identity(const struct admin_args *a, const char *path)
+{
+    char result[257]; /* as cust_identity_change() asks */
+    struct cust_conn *c;
+    int rc;
+
+    if (a->nwords != 3 || (strcmp(a->words[1], "suspend") != 0 &&
+                           strcmp(a->words[1], "resume") != 0))
+        return usage_error("usage: custodianctl identity suspend NAME "
+                           "[--reason TEXT], or identity resume NAME",
+                           NULL);
+    if (a->reason != NULL && strcmp(a->words[1], "resume") == 0)
+        return usage_error("--reason goes with suspend", NULL);
+    if (a->confirm != NULL || a->ssh)
+        return usage_error("unexpected option for identity", NULL);
+    if ((rc = admin_connect(path, &c)) != 0)
+        return rc;
+    rc = cust_identity_change(c, a->words[2], a->words[1], a->reason, result);
+    if (rc != 0)
+        return admin_failed(c, rc);
+    printf("identity %s: %s\n", a->words[2], result);
+    cust_close(c);
+    return EXIT_OK;
+}
+
 static int
 cmd_admin(int argc, char **argv)
 {
@@ -643,6 +674,8 @@ cmd_admin(int argc, char **argv)
     if (rc != 0)
         return rc;
     cmd = a.words[0];
+    if (strcmp(cmd, "identity") == 0)
+        return admin_identity(&a, a.path);
     if (strcmp(cmd, "key") == 0 &&
         (rc = admin_key_check(&a, name, sizeof(name), &v)) != 0)
         return rc;
@@ -725,7 +758,8 @@ main(int argc, char **argv)
         (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "keys") == 0 ||
          strcmp(argv[1], "identities") == 0 ||
          strcmp(argv[1], "metrics") == 0 || strcmp(argv[1], "reload") == 0 ||
-         strcmp(argv[1], "key") == 0 || strcmp(argv[1], "pubkey") == 0))
+         strcmp(argv[1], "key") == 0 || strcmp(argv[1], "pubkey") == 0 ||
+         strcmp(argv[1], "identity") == 0))
         return cmd_admin(argc, argv);
     if (argc >= 3 && strcmp(argv[1], "audit") == 0 &&
         strcmp(argv[2], "verify") == 0)

@@ -57,6 +57,7 @@ identities = (
 audit = { path = "$work/log/audit.log"; };
 state = "$work/lib/keys.state";
 keyring = "$work/lib/keyring";
+suspended = "$work/lib/suspended";
 limits = { idle_timeout = "3s"; };
 CONF
 "$ctl" policy check "$work/custodiand.conf" >/dev/null
@@ -278,6 +279,29 @@ cp "$work/good.conf" "$work/custodiand.conf"
     "$work/app2.tar.gz" >/dev/null || fail "grant not back after reload"
 echo "ok: custodianctl reload"
 
+# Suspending an identity: from its next request on, open connections
+# included, until it is resumed; the refusal says why.
+CUSTODIAN_SOCKET=$work/run/sign.sock CK_FORK=no CK_RUN_CASE=suspend "$test" ||
+    fail "suspension"
+"$ctl" identity suspend root --reason "key compromise drill" |
+    grep -qx "identity root: suspended" || fail "custodianctl identity suspend"
+rc=0
+"$sign" sign --key release "$work/app2.tar.gz" >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q 'CUST_ERR_SUSPENDED.*identity "root" is suspended since .* by ops: key compromise drill' \
+    "$work/err" || fail "suspended identity signed: exit $rc $(cat "$work/err")"
+rc=0
+"$ctl" identity suspend nosuch >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q "CUST_ERR_ARG.*no such identity in the policy" "$work/err" ||
+    fail "suspending an unknown identity: exit $rc $(cat "$work/err")"
+rc=0
+"$ctl" identity resume root --reason x >/dev/null 2>&1 || rc=$?
+[ $rc = 2 ] || fail "identity resume --reason: exit $rc"
+"$ctl" identity resume root | grep -qx "identity root: resumed" ||
+    fail "custodianctl identity resume"
+"$sign" sign --key release "$work/app2.tar.gz" >/dev/null ||
+    fail "resumed identity refused"
+echo "ok: identity suspend and resume, on open connections too"
+
 # SIGTERM: requests finish and their answers go out, the log closes with
 # a record, the socket goes.
 CUSTODIAN_SOCKET=$work/run/sign.sock CUST_TEST_AUDIT=$work/log/audit.log \
@@ -309,6 +333,12 @@ grep -q '"event":"admin","action":"key-create","caller":{"uid":0.*"identity":"op
     "$work/log/audit.log" || fail "key creation not audited"
 grep -q '"action":"key-create".*"result":"refused","key":"release","error":"CUST_ERR_KEY_EXISTS"' \
     "$work/log/audit.log" || fail "refused key creation not audited"
+grep -q '"event":"admin","action":"identity-suspend",.*"identity":"ops","result":"suspended","target":"root","reason":"leaked CI token"' \
+    "$work/log/audit.log" || fail "suspension not audited"
+grep -q '"event":"sign",.*"identity":"root",.*"decision":"deny","error":"CUST_ERR_SUSPENDED","reason":"identity \\"root\\" is suspended since' \
+    "$work/log/audit.log" || fail "suspended identity's refusal not audited"
+grep -q '"event":"admin","action":"identity-resume",.*"result":"resumed","target":"root"' \
+    "$work/log/audit.log" || fail "resumption not audited"
 
 # A forged record in the daemon's own log: caught at the next record.
 n=$(grep -n '"event":"sign".*"key":"release"' "$work/log/audit.log" |
@@ -323,7 +353,10 @@ seq=$(sed -n "$((n + 1))p" "$work/log/audit.log" | grep -o '"seq":[0-9]*' | cut 
     "$work/verdict" || fail "forged record: exit $rc $(cat "$work/verdict")"
 echo "ok: a forged audit record is caught at the record after it"
 
-# A second start finds the keys the first one created.
+# A second start finds the keys the first one created, and keeps a
+# suspension made before it.
+printf '{"format": 1, "suspended": [ {"identity": "root", "since": 1, "by": "ops", "reason": "kept"} ]}\n' \
+    >"$work/lib/suspended"
 fpr=$(grep -o '"key":"rsa","version":1,"type":"rsa-2048","fingerprint":"[^"]*"' \
     "$work/log/audit.log" | sed 's/.*"fingerprint":"//; s/"$//')
 "${wrap[@]}" "$daemon" -c "$work/custodiand.conf" >"$work/daemon.log" 2>&1 &
@@ -336,6 +369,13 @@ done
 "$ctl" keys | awk -v f="$fpr" '$1 == "rsa" && $3 == 1 && $4 == f { ok = 1 }
     END { exit !ok }' ||
     fail "restart lost a key: $("$ctl" keys) (expected $fpr)"
+rc=0
+"$sign" sign --key release "$work/app2.tar.gz" >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q "CUST_ERR_SUSPENDED.*by ops: kept" "$work/err" ||
+    fail "restart lifted a suspension: exit $rc $(cat "$work/err")"
+"$ctl" identity resume root >/dev/null
+"$sign" sign --key release "$work/app2.tar.gz" >/dev/null ||
+    fail "resumed after restart, still refused"
 kill -TERM "$pid"
 wait "$pid" || fail "custodiand exited with status $?"
 pid=

@@ -9,7 +9,9 @@
  * keys "release" and "ed", "limited" at 2 then 1 an hour; denies
  * "secret"; uid 65534 has an expired identity; anyone else is unknown.
  * Connections idle for 3 seconds are closed. The "daemon" case runs
- * first; the "stop" case (CUST_TEST_DAEMON_PID set) stops the daemon.
+ * first; the "suspend" case (CUSTODIAN_ADMIN_SOCKET set) suspends and
+ * resumes identity "root"; the "stop" case (CUST_TEST_DAEMON_PID set)
+ * stops the daemon.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -596,6 +598,58 @@ drain_answers(int fd)
     return signatures;
 }
 
+/* Suspends or resumes identity "root" on the admin socket. */
+static void
+identity_change(const char *action, const char *reason, const char *want)
+{
+    struct cust_conn *a = NULL;
+    char result[257];
+    int rc = cust_connect(getenv("CUSTODIAN_ADMIN_SOCKET"), "test_daemon", &a);
+
+    ck_assert_msg(rc == 0, "admin connect: %s", cust_err_str(rc));
+    rc = cust_identity_change(a, "root", action, reason, result);
+    ck_assert_msg(rc == 0, "%s: %s: %s", action, cust_err_str(rc),
+                  cust_message(a));
+    ck_assert_str_eq(result, want);
+    cust_close(a);
+}
+
+/*
+ * A suspension holds from the very next request, on a connection opened
+ * before it too, and says why; resuming gives the same connection its
+ * signatures back.
+ */
+START_TEST(suspension_applies_to_open_connection)
+{
+    struct cust_conn *c = connect_ok(), *late;
+    struct cust_signature s;
+    EVP_PKEY *pub = public_key(c, "release");
+    struct cust_key keys[8];
+    size_t n = 9;
+
+    ck_assert_int_eq(sign_sha256(c, "release", &s), 0);
+    identity_change("suspend", "leaked CI token", "suspended");
+    identity_change("suspend", "again", "already suspended");
+    ck_assert_int_eq(sign_sha256(c, "release", &s), CUST_ERR_SUSPENDED);
+    ck_assert_msg(strstr(cust_message(c), "identity \"root\" is suspended") &&
+                      strstr(cust_message(c), "by ops: leaked CI token"),
+                  "message: %s", cust_message(c));
+    /* Nothing is listed to it either; a new connection fares the same. */
+    ck_assert_int_eq(cust_list(c, keys, 8, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    late = connect_ok();
+    ck_assert_int_eq(sign_sha256(late, "rsa", &s), CUST_ERR_SUSPENDED);
+    cust_close(late);
+
+    identity_change("resume", NULL, "resumed");
+    identity_change("resume", NULL, "not suspended");
+    ck_assert_int_eq(sign_sha256(c, "release", &s), 0);
+    ck_assert(verify(pub, message, sizeof(message), &s, EVP_sha256()));
+    EVP_PKEY_free(pub);
+    cust_close(c);
+}
+END_TEST
+
 /*
  * Run with CUST_TEST_DAEMON_PID: pipelines signing requests, stops the
  * daemon with SIGTERM, and checks that every request that made it into
@@ -653,6 +707,11 @@ main(void)
     tcase_add_test(tc, stalled_client_does_not_block_others);
     tcase_add_test(tc, idle_connection_times_out);
     tcase_add_test(tc, truncated_fields_are_answered);
+    suite_add_tcase(s, tc);
+    /* Run on its own (CK_RUN_CASE=suspend): it needs the admin socket. */
+    tc = tcase_create("suspend");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, suspension_applies_to_open_connection);
     suite_add_tcase(s, tc);
     /* Run on its own (CK_RUN_CASE=stop): it stops the daemon. */
     tc = tcase_create("stop");

@@ -262,6 +262,52 @@ START_TEST(rate_limit_bucket)
 }
 END_TEST
 
+static bool
+ci_suspended(void *arg, const char *name, char *why, size_t whylen)
+{
+    (void)arg;
+    snprintf(why, whylen, "since then by ops: leaked token");
+    return strcmp(name, "ci") == 0;
+}
+
+/* A suspended identity is refused everything, with its reason, and its
+ * refusals spend none of its rate. */
+START_TEST(suspended_identity)
+{
+    struct policy_caller c =
+        caller(1000, 1000, "/x", "/system.slice/ci-a.service");
+    struct policy_request r =
+        sign("build-1", ALG_DIGEST_SHA256, ALG_SCHEME_ECDSA, "file");
+    struct policy_request list = {.op = CONF_OP_LIST, .key = "release"};
+    struct policy_decision d;
+    int i;
+
+    c.exe_sha256 = NULL;
+    policy_set_suspended(policy, ci_suspended, NULL);
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(policy_decide(policy, &c, &r, now, 100.0, &d),
+                         CUST_ERR_SUSPENDED);
+    ck_assert_str_eq(d.reason, "identity \"ci\" is suspended since then by "
+                               "ops: leaked token");
+    ck_assert_ptr_nonnull(d.identity);
+    ck_assert_str_eq(d.identity->name, "ci");
+    ck_assert_int_eq(policy_decide(policy, &c, &list, now, 100.0, &d),
+                     CUST_ERR_SUSPENDED);
+    /* Another identity is not touched. */
+    c = caller(4242, 2000, "/usr/bin/ssh-keygen", NULL);
+    r = sign("git", ALG_DIGEST_NONE, ALG_SCHEME_ED25519, "git");
+    ck_assert_int_eq(policy_decide(policy, &c, &r, before_expiry, 100.0, &d),
+                     0);
+    /* Resumed: the whole burst is there. */
+    policy_set_suspended(policy, NULL, NULL);
+    c = caller(1000, 1000, "/x", "/system.slice/ci-a.service");
+    c.exe_sha256 = NULL;
+    r = sign("build-1", ALG_DIGEST_SHA256, ALG_SCHEME_ECDSA, "file");
+    for (i = 0; i < 3; i++)
+        ck_assert_int_eq(policy_decide(policy, &c, &r, now, 100.0, &d), 0);
+}
+END_TEST
+
 /* A caller whose executable cannot be hashed (it has gone). */
 static int
 hash_gone(void *arg, uint8_t out[32], char *why, size_t whylen)
@@ -343,6 +389,7 @@ main(void)
     tcase_add_test(tc, group_expiry_and_ed25519);
     tcase_add_test(tc, identity_without_grants);
     tcase_add_test(tc, rate_limit_bucket);
+    tcase_add_test(tc, suspended_identity);
     tcase_add_test(tc, explain_tells_every_step);
     suite_add_tcase(s, tc);
     return check_run(s);
