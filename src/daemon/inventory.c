@@ -391,7 +391,8 @@ inv_decision(const json_t *rec)
     if (err == NULL)
         return INVENTORY_ALLOWED;
     if (strcmp(err, "CUST_ERR_DENIED") == 0 ||
-        strcmp(err, "CUST_ERR_KEY_NOT_FOUND") == 0)
+        strcmp(err, "CUST_ERR_KEY_NOT_FOUND") == 0 ||
+        strcmp(err, "CUST_ERR_SUSPENDED") == 0)
         return INVENTORY_DENIED;
     if (strcmp(err, "CUST_ERR_RATE_LIMITED") == 0)
         return INVENTORY_RATE_LIMITED;

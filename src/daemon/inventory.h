@@ -54,7 +54,7 @@
 /* What became of a request, as the inventory and the metrics count it. */
 enum inventory_decision {
     INVENTORY_ALLOWED,      /* answered with what was asked */
-    INVENTORY_DENIED,       /* CUST_ERR_DENIED, CUST_ERR_KEY_NOT_FOUND */
+    INVENTORY_DENIED,       /* CUST_ERR_DENIED, _KEY_NOT_FOUND, _SUSPENDED */
     INVENTORY_RATE_LIMITED, /* CUST_ERR_RATE_LIMITED */
     INVENTORY_EXPIRED,      /* CUST_ERR_EXPIRED */
     INVENTORY_ERROR,        /* any other error, or never released */

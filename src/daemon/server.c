@@ -29,6 +29,7 @@
 #include "peer.h"
 #include "policy.h"
 #include "server.h"
+#include "suspend.h"
 
 struct conn;
 
@@ -714,11 +715,36 @@ server_metrics_text(struct server *s, char **out, size_t *len)
     return 0;
 }
 
+/* Marks the identities of DOC that are suspended now, and why: the
+ * inventory counts what happened, the suspension says what may. */
+static void
+server_mark_suspended(struct server *s, json_t *doc)
+{
+    char why[512];
+    const char *name;
+    json_t *id;
+    size_t i;
+
+    json_array_foreach(json_object_get(doc, "identities"), i, id)
+    {
+        name = json_string_value(json_object_get(id, "identity"));
+        if (name == NULL || s->env->suspend == NULL)
+            continue;
+        if (suspend_check(s->env->suspend, name, why, sizeof(why)))
+            json_object_set_new(id, "suspended", json_string(why));
+        else
+            json_object_set_new(id, "suspended", json_null());
+    }
+}
+
 /* The inventory as one line of JSON, into *OUT and *LEN. */
 static int
 server_inventory_text(struct server *s, char **out, size_t *len)
 {
     json_t *doc = inventory_json(s->env->inventory, time(NULL));
+
+    if (doc != NULL)
+        server_mark_suspended(s, doc);
 
     *out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);

@@ -62,6 +62,8 @@ ctl_state(const json_t *id)
 {
     if (json_is_null(json_object_get(id, "identity")))
         return "no match";
+    if (json_is_string(json_object_get(id, "suspended")))
+        return "suspended";
     if (json_is_true(json_object_get(id, "expired")))
         return "expired";
     if (!json_is_true(json_object_get(id, "in_policy")))
@@ -81,7 +83,7 @@ ctl_print_identity(const json_t *id)
                  (long long)ctl_int(id, "uid"));
     else
         snprintf(name, sizeof(name), "%s", ctl_str(id, "identity", "-"));
-    printf("%-20s %-8s %-20s %9s %9s %11s  %s", name, ctl_state(id),
+    printf("%-20s %-9s %-20s %9s %9s %11s  %s", name, ctl_state(id),
            ctl_str(id, "last_used", "-"), ctl_window(id, "1h", a, sizeof(a)),
            ctl_window(id, "24h", b, sizeof(b)),
            ctl_window(id, "30d", c, sizeof(c)),
@@ -108,7 +110,7 @@ ctl_identities(struct cust_conn *c, int json)
         json_decref(doc);
         return 0;
     }
-    printf("%-20s %-8s %-20s %9s %9s %11s  %s\n", "IDENTITY", "STATE",
+    printf("%-20s %-9s %-20s %9s %9s %11s  %s\n", "IDENTITY", "STATE",
            "LAST USED", "1H", "24H", "30D", "EXECUTABLE");
     json_array_foreach(json_object_get(doc, "identities"), i, id)
         ctl_print_identity(id);

@@ -62,6 +62,7 @@ identities = (
 audit = { path = "$work/audit.log"; };
 state = "$work/keys.state";
 keyring = "$work/keyring";
+suspended = "$work/suspended";
 inventory = { stale_after = "5s"; };
 metrics = { textfile = "$work/custodian.prom"; interval = "1s"; };
 CONF
@@ -131,6 +132,7 @@ def decision(r):
     e = r.get("error")
     if e is None: return "allowed"
     return {"CUST_ERR_DENIED": "denied", "CUST_ERR_KEY_NOT_FOUND": "denied",
+            "CUST_ERR_SUSPENDED": "denied",
             "CUST_ERR_RATE_LIMITED": "rate_limited",
             "CUST_ERR_EXPIRED": "expired"}.get(e, "error")
 want, sigs, exes = {}, {}, {}
@@ -378,6 +380,24 @@ cmp -s "$work/a.json" "$work/b.json" ||
     fail "a restart changed the inventory: $(diff "$work/a.json" "$work/b.json")"
 [ "$(jq -c '[.identities[] | select(.stale) | .identity] | sort' \
     "$work/inv-after.json")" != '[]' ] || fail "staleness lost in a restart"
+
+echo "== a suspended identity says so"
+"$ctl" identity suspend deployer --reason "inventory test" >/dev/null ||
+    fail "identity suspend"
+sign_as deployer 1 docs                     # denied: suspended
+"$ctl" identities >"$work/table"
+grep -Eq '^deployer +suspended ' "$work/table" ||
+    fail "suspension not shown: $(cat "$work/table")"
+"$ctl" identities --json | jq -e '.identities[] |
+    select(.identity == "deployer") | .suspended | test("inventory test")' \
+    >/dev/null || fail "suspension not in the JSON"
+"$ctl" metrics >"$work/metrics-suspended.prom"
+"$ctl" identities --json >"$work/inv-suspended.json"
+check_counts "$work/inv-suspended.json" "$work/metrics-suspended.prom" \
+    >"$work/why" || fail "suspended: $(cat "$work/why")"
+grep -q "CUST_ERR_SUSPENDED" "$work/audit.log" ||
+    fail "the suspended identity's request was not refused as suspended"
+"$ctl" identity resume deployer >/dev/null || fail "identity resume"
 
 echo "== a reload: a new identity is listed, a dropped one marked"
 sed -i 's|name = "idle"; match = { exe = "/nonexistent/idle"; };|name = "newbot"; match = { exe = "/nonexistent/newbot"; };|' \
