@@ -673,6 +673,20 @@ admin_pubkey(struct conn *c, const char *name)
     handler_admin(&r->h, "pubkey", c->admin_name, "ok");
 }
 
+/* One suspended identity as a sample: when it was suspended. */
+static void
+server_suspended_sample(void *arg, const char *name, time_t since,
+                        const char *by, const char *reason)
+{
+    char labels[METRICS_LABELS_MAX];
+
+    (void)by;
+    (void)reason;
+    metrics_labels(labels, sizeof(labels), "identity", name, NULL);
+    metrics_sample(arg, "custodian_identity_suspended_timestamp_seconds",
+                   labels, (double)since);
+}
+
 /* The metrics text of the whole daemon into *OUT (malloc'd) and *LEN;
  * 0 or CUST_ERR_NOMEM. */
 static int
@@ -706,6 +720,11 @@ server_metrics_text(struct server *s, char **out, size_t *len)
     }
     st.keys = keys;
     metrics_daemon(f, &st);
+    metrics_family(f, "custodian_identity_suspended_timestamp_seconds", "gauge",
+                   "When a suspended identity was suspended (UTC epoch); "
+                   "absent for the others");
+    if (s->env->suspend != NULL)
+        suspend_each(s->env->suspend, server_suspended_sample, f);
     rc = inventory_metrics(s->env->inventory, time(NULL), f);
     if (fclose(f) != 0 || rc != 0) {
         free(*out);

@@ -392,6 +392,10 @@ grep -Eq '^deployer +suspended ' "$work/table" ||
     select(.identity == "deployer") | .suspended | test("inventory test")' \
     >/dev/null || fail "suspension not in the JSON"
 "$ctl" metrics >"$work/metrics-suspended.prom"
+check_prom "$work/metrics-suspended.prom" >"$work/why" ||
+    fail "metrics while suspended: $(cat "$work/why")"
+grep -q '^custodian_identity_suspended_timestamp_seconds{identity="deployer"} [0-9]' \
+    "$work/metrics-suspended.prom" || fail "no suspension metric"
 "$ctl" identities --json >"$work/inv-suspended.json"
 check_counts "$work/inv-suspended.json" "$work/metrics-suspended.prom" \
     >"$work/why" || fail "suspended: $(cat "$work/why")"
