@@ -309,6 +309,58 @@ START_TEST(versions_messages)
 }
 END_TEST
 
+START_TEST(report_messages)
+{
+    static const uint8_t report_bytes[] = {
+        0x00, 0x00, 0x00, 0x12, 0x17, /* len, REPORT */
+        0x00, 0x00, 0x00, 0x09, 'i',  'n', 'v',
+        'e',  'n',  't',  'o',  'r',  'y', /* what */
+        0x00, 0x01, 0x00, 0x00,            /* offset 65536 */
+    };
+    struct wire_report r = {.what = "inventory", .offset = 65536}, r2;
+    static uint8_t part[WIRE_REPORT_PART + 1];
+    const uint8_t *p;
+    struct buf out, body;
+    uint32_t total;
+    size_t len;
+
+    buf_init(&out, 4096);
+    wire_put_report(&out, &r);
+    ck_assert_uint_eq(out.len, sizeof(report_bytes));
+    ck_assert_mem_eq(out.data, report_bytes, sizeof(report_bytes));
+    ck_assert_uint_eq(open_frame(&out, &body), WIRE_REPORT);
+    ck_assert_int_eq(wire_get_report(&body, &r2), 0);
+    ck_assert_str_eq(r2.what, "inventory");
+    ck_assert_uint_eq(r2.offset, 65536);
+    buf_free(&out);
+
+    /* A whole part fits a frame; one byte more is refused. */
+    memset(part, 'x', sizeof(part));
+    buf_init(&out, WIRE_FRAME_MAX + WIRE_HEADER);
+    ck_assert_int_eq(wire_put_report_ok(&out, 200000, part, WIRE_REPORT_PART),
+                     0);
+    ck_assert_uint_eq(open_frame(&out, &body), WIRE_REPORT_OK);
+    ck_assert_int_eq(wire_get_report_ok(&body, &total, &p, &len), 0);
+    ck_assert_uint_eq(total, 200000);
+    ck_assert_uint_eq(len, WIRE_REPORT_PART);
+    buf_free(&out);
+    buf_init(&out, WIRE_FRAME_MAX + WIRE_HEADER);
+    ck_assert_int_eq(
+        wire_put_report_ok(&out, 200000, part, WIRE_REPORT_PART + 1),
+        CUST_ERR_TOO_BIG);
+    buf_free(&out);
+
+    /* Trailing bytes after the offset: malformed. */
+    buf_init(&out, 4096);
+    buf_put(&out, report_bytes, sizeof(report_bytes));
+    buf_put_u8(&out, 0);
+    buf_patch_u32(&out, 0, 0x13);
+    open_frame(&out, &body);
+    ck_assert_int_eq(wire_get_report(&body, &r2), CUST_ERR_PROTOCOL);
+    buf_free(&out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -322,6 +374,7 @@ main(void)
     tcase_add_test(tc, hostile_bodies);
     tcase_add_test(tc, data_limit);
     tcase_add_test(tc, versions_messages);
+    tcase_add_test(tc, report_messages);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
