@@ -214,8 +214,10 @@ agent_sign(struct handler_req *r, const struct policy_caller *c)
     /* Not an SSH signature: an SSH login, for "ssh-auth" grants only. */
     if (rc == 0 && sshsig_parse(r->sign.data, r->sign.datalen, &p) != 0)
         p = (struct sshsig_preimage){.md = ALG_DIGEST_NONE};
-    if (rc == 0)
+    if (rc == 0) {
         rc = agent_decide(r, c, v, &p, &d);
+        rc = handler_alerts(r, r->key, &d, rc);
+    }
     rec = handler_record(r, "sign", &d, rc);
     json_object_set_new(rec, "front", json_string("agent"));
     json_object_set_new(rec, "version",

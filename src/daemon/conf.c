@@ -707,8 +707,8 @@ conf_read_grant(struct loader *l, const config_setting_t *g,
     conf_read_rate(l, g, gr);
 }
 
-static const char *const conf_identity_members[] = {"name", "match", "expires",
-                                                    "grants", NULL};
+static const char *const conf_identity_members[] = {
+    "name", "match", "expires", "on_alert", "grants", NULL};
 
 static void
 conf_read_grants(struct loader *l, const config_setting_t *g,
@@ -739,7 +739,7 @@ static void
 conf_read_identity(struct loader *l, const config_setting_t *g,
                    struct conf_identity *id, bool admin)
 {
-    const char *expires;
+    const char *expires, *on_alert;
 
     id->line = (int)config_setting_source_line(g);
     conf_check_members(l, g, conf_identity_members);
@@ -751,6 +751,15 @@ conf_read_identity(struct loader *l, const config_setting_t *g,
                    "expires \"%.32s\" must be YYYY-MM-DD or "
                    "YYYY-MM-DDTHH:MM:SSZ",
                    expires);
+    on_alert = conf_string(l, g, "on_alert", false);
+    if (on_alert != NULL && admin)
+        conf_error(l, g, "admins take no on_alert");
+    else if (on_alert != NULL && strcmp(on_alert, "suspend") == 0)
+        id->suspend_on_alert = true;
+    else if (on_alert != NULL && strcmp(on_alert, "record") != 0)
+        conf_error(l, config_setting_get_member(g, "on_alert"),
+                   "on_alert \"%.32s\" must be \"record\" or \"suspend\"",
+                   on_alert);
     if (admin && config_setting_get_member(g, "grants") != NULL)
         conf_error(l, g, "admins take no grants");
     else if (!admin)
@@ -841,7 +850,9 @@ static const char *const conf_limits_members[] = {
 static const char *const conf_top_members[] = {
     "tokens",    "keys",      "listeners", "identities", "admins",
     "audit",     "limits",    "user",      "state",      "keyring",
-    "suspended", "inventory", "metrics",   NULL};
+    "suspended", "inventory", "metrics",   "alerts",     NULL};
+static const char *const conf_alerts_members[] = {
+    "rate_factor", "rate_min", "rate_after", "denials", NULL};
 static const char *const conf_inventory_members[] = {"stale_after", NULL};
 static const char *const conf_metrics_members[] = {"textfile", "interval",
                                                    NULL};
@@ -988,6 +999,34 @@ conf_read_inventory(struct loader *l)
         l->conf->inventory_stale_after = secs;
 }
 
+/* alerts = { rate_factor = 10; rate_min = 60; denials = 10; } */
+static void
+conf_read_alerts(struct loader *l)
+{
+    const config_setting_t *g = config_lookup(&l->lc, "alerts");
+    struct conf_alerts *a = &l->conf->alerts;
+    const char *text;
+    unsigned long secs;
+
+    if (g == NULL)
+        return;
+    conf_check_members(l, g, conf_alerts_members);
+    conf_uint(l, g, "rate_factor", 2, 1000000, &a->rate_factor);
+    conf_uint(l, g, "rate_min", 1, 1000000, &a->rate_min);
+    conf_uint(l, g, "denials", 1, 1000000, &a->denials);
+    text = conf_string(l, g, "rate_after", false);
+    if (text != NULL && strcmp(text, "0s") == 0)
+        a->rate_after = 0; /* no history needed: rate_min decides */
+    else if (text != NULL &&
+             (conf_parse_duration(text, &secs) != 0 || secs > 86400))
+        conf_error(l, config_setting_get_member(g, "rate_after"),
+                   "rate_after \"%.32s\" must be a duration up to 1d, such "
+                   "as \"1h\"",
+                   text);
+    else if (text != NULL)
+        a->rate_after = secs;
+}
+
 /* metrics = { textfile = "/var/lib/node_exporter/custodian.prom";
  * interval = "15s"; } */
 static void
@@ -1074,6 +1113,10 @@ conf_defaults(struct conf *c)
     c->limits.frame_timeout = 10;
     c->limits.workers = 4;
     c->inventory_stale_after = 30 * 86400UL;
+    c->alerts.rate_factor = 10;
+    c->alerts.rate_min = 60;
+    c->alerts.denials = 10;
+    c->alerts.rate_after = 3600;
     c->metrics_interval = 15;
 }
 
@@ -1100,6 +1143,7 @@ conf_read_all(struct loader *l)
     conf_read_path(l, "suspended", &c->suspended_path);
     conf_read_limits(l);
     conf_read_inventory(l);
+    conf_read_alerts(l);
     conf_read_metrics(l);
     conf_read_user(l);
 

@@ -105,10 +105,19 @@ struct conf_grant {
 struct conf_identity {
     char *name;
     struct conf_match match;
-    time_t expires; /* 0: never */
+    time_t expires;        /* 0: never */
+    bool suspend_on_alert; /* on_alert = "suspend" */
     struct conf_grant *grants;
     size_t ngrants;
     int line;
+};
+
+/* alerts = { ... }: when a signing request is unusual for its identity. */
+struct conf_alerts {
+    unsigned rate_factor;     /* a minute this many times the identity's mean */
+    unsigned rate_min;        /* and at least this many requests in it */
+    unsigned denials;         /* refusals within 5 minutes */
+    unsigned long rate_after; /* seconds of history before the rate counts */
 };
 
 struct conf_limits {
@@ -141,6 +150,7 @@ struct conf {
     /* An identity unused this long (seconds, at most 30 days) is stale
      * in the inventory. */
     unsigned long inventory_stale_after;
+    struct conf_alerts alerts;
     char *metrics_textfile;    /* Prometheus textfile to keep, or NULL */
     unsigned metrics_interval; /* seconds between its writes */
     char *user; /* account to run as once started as root, or NULL */

@@ -4,6 +4,8 @@
  * on disk, let the answer go. A signature whose record could not be
  * written is thrown away.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +400,7 @@ handler_sign(struct handler_req *r, const struct policy_caller *c)
         rc =
             policy_decide(r->env->policy, c, &pr, clock_now(),
                           (double)r->start.tv_sec + r->start.tv_nsec / 1e9, &d);
+        rc = handler_alerts(r, r->key, &d, rc);
         why = d.reason;
         decided = rc != 0;
     }
@@ -660,6 +663,74 @@ handler_key_admin(void *arg)
         handler_error(r, rc, why);
     }
     handler_commit(r, rec);
+}
+
+int
+handler_alerts(struct handler_req *r, const char *key,
+               struct policy_decision *d, int rc)
+{
+    struct handler_env *env = r->env;
+    struct alert_fired fired[ALERT_KINDS];
+    struct inventory_profile prof;
+    json_t *exe, *cgroup, *rec;
+    char why[320], reason[SUSPEND_REASON_MAX + 1];
+    time_t now = time(NULL);
+    bool suspend;
+    size_t n, i;
+
+    if (env->alerts == NULL || env->inventory == NULL || d->identity == NULL)
+        return rc;
+    /* The executable and cgroup as the records, and so the inventory,
+     * write them. */
+    exe = handler_text(r->peer->exe, strlen(r->peer->exe));
+    cgroup = handler_text(r->peer->cgroup, strlen(r->peer->cgroup));
+    inventory_profile(env->inventory, d->identity->name, key,
+                      json_string_value(exe), json_string_value(cgroup), now,
+                      &prof);
+    n = alert_judge(env->alerts, policy_alerts(env->policy),
+                    &(struct alert_request){.identity = d->identity->name,
+                                            .key = key,
+                                            .exe = json_string_value(exe),
+                                            .cgroup = json_string_value(cgroup),
+                                            .result = rc},
+                    &prof, now, fired);
+    json_decref(exe);
+    json_decref(cgroup);
+    suspend = n > 0 && d->identity->suspend_on_alert;
+    for (i = 0; i < n; i++) {
+        log_warn("alert: identity \"%s\": %s: %s%s", d->identity->name,
+                 alert_kind_name(fired[i].kind), fired[i].detail,
+                 suspend ? "; suspending it" : "");
+        rec = json_pack("{s:s, s:s, s:o, s:s, s:o, s:s, s:s}", "event", "alert",
+                        "kind", alert_kind_name(fired[i].kind), "caller",
+                        handler_caller(r->peer), "identity", d->identity->name,
+                        "key", handler_text(key, strlen(key)), "detail",
+                        fired[i].detail, "action",
+                        suspend ? "suspend" : "record");
+        /* Rare, and on a worker: waited for, so that the alert is in the
+         * log before the request it is about. */
+        if (rec == NULL || audit_write(env->audit, rec, NULL) != 0)
+            log_error("alert: identity \"%s\": the record could not be "
+                      "written",
+                      d->identity->name);
+        else if (env->inventory != NULL)
+            inventory_add(env->inventory, rec, now);
+        json_decref(rec);
+    }
+    if (!suspend)
+        return rc;
+    snprintf(reason, sizeof(reason), "%s: %.140s",
+             alert_kind_name(fired[0].kind), fired[0].detail);
+    if (suspend_add(env->suspend, d->identity->name, "alert", reason, now) < 0)
+        log_error("alert: identity \"%s\" could not be suspended: %s",
+                  d->identity->name, strerror(errno));
+    if (rc != 0 ||
+        !suspend_check(env->suspend, d->identity->name, why, sizeof(why)))
+        return rc;
+    d->result = CUST_ERR_SUSPENDED;
+    snprintf(d->reason, sizeof(d->reason),
+             "identity \"%.64s\" is suspended %.160s", d->identity->name, why);
+    return CUST_ERR_SUSPENDED;
 }
 
 void

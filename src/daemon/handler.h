@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "alert.h"
 #include "inventory.h"
 #include "keystore.h"
 #include "peer.h"
@@ -33,6 +34,7 @@ struct handler_env {
     struct audit *audit;
     struct suspend *suspend;     /* suspended identities */
     struct inventory *inventory; /* counts each record once it is durable */
+    struct alert *alerts;        /* NULL: no anomaly alerts */
     atomic_int degraded;         /* the last audit write failed */
     /* Called on a worker after an admin changed a key's versions, before
      * the answer: publishes the keyring. NULL: nothing to do. */
@@ -158,6 +160,16 @@ void handler_error(struct handler_req *r, int code, const char *message);
 void handler_token_failed(const struct keystore_version *v, int rc,
                           json_t *rec);
 void handler_commit(struct handler_req *r, json_t *rec);
+
+/*
+ * Judges a decided signing request of KEY for anomalies (alert.h), on the
+ * worker, before anything is signed: each alert is written to the audit
+ * log as its own record and logged, and if the identity's policy says
+ * on_alert = "suspend", the identity is suspended and an allowed request
+ * refused. Returns RC, or CUST_ERR_SUSPENDED with D updated.
+ */
+int handler_alerts(struct handler_req *r, const char *key,
+                   struct policy_decision *d, int rc);
 
 /*
  * Copies the name of the admin identity PEER is into NAME (LEN bytes) and

@@ -1110,6 +1110,98 @@ inventory_has_seen_exe(struct inventory *inv, const char *identity,
     return seen;
 }
 
+/* Whether PATH is in L. */
+static bool
+inv_seen_has(const struct inv_seen_list *l, const char *path)
+{
+    size_t i;
+
+    for (i = 0; path != NULL && i < l->n; i++)
+        if (strcmp(l->v[i].path, path) == 0)
+            return true;
+    return false;
+}
+
+/* Counts bucket B, which starts at START, into profile P: in P->minute
+ * if it is NOW's minute, else in P->before and P->since. */
+static void
+inv_profile_bucket(struct inventory_profile *p, const struct inv_bucket *b,
+                   bool now_minute, time_t start)
+{
+    uint64_t n = 0;
+    int d;
+
+    for (d = 0; d < INVENTORY_DECISIONS; d++)
+        n += b->n[d];
+    if (n == 0)
+        return;
+    if (now_minute) {
+        p->minute += n;
+        return;
+    }
+    p->before += n;
+    if (p->since == 0 || start < p->since)
+        p->since = start;
+}
+
+void
+inventory_profile(struct inventory *inv, const char *identity, const char *key,
+                  const char *exe, const char *cgroup, time_t now,
+                  struct inventory_profile *out)
+{
+    uint32_t minute = (uint32_t)(now / 60), hour = (uint32_t)(now / 3600);
+    const struct inv_bucket *b;
+    const struct inv_use *u;
+    struct inv_identity *id;
+    size_t s, i;
+    int d, op;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&inv->lock);
+    out->ready = inv->rebuild.done;
+    id = inv_named(inv, identity);
+    if (id != NULL) {
+        out->known = id->last != 0;
+        out->stale = inv_stale(inv, id, now);
+        out->exe_seen = inv_seen_has(&id->exes, exe);
+        out->exe_full = id->exes.n == INVENTORY_SEEN_MAX;
+        out->cgroup_seen = inv_seen_has(&id->cgroups, cgroup);
+        out->cgroup_full = id->cgroups.n == INVENTORY_SEEN_MAX;
+        u = key != NULL ? id->uses[inv_slot(inv, key)] : NULL;
+        for (op = 0; u != NULL && op < INVENTORY_OPS; op++)
+            out->key_used |= u->total[op][INVENTORY_ALLOWED] > 0;
+    }
+    for (s = 0; id != NULL && s < inv->nslots; s++) {
+        if ((u = id->uses[s]) == NULL)
+            continue;
+        /* This hour by the minute, the 23 before it by the hour. */
+        for (i = 0; i < INV_MINUTES; i++) {
+            b = &u->minutes[i];
+            if (b->slot == 0 || b->slot > minute || b->slot / 60 != minute / 60)
+                continue;
+            inv_profile_bucket(out, b, b->slot == minute, (time_t)b->slot * 60);
+            for (d = 0; b->slot + 5 > minute && d < INVENTORY_DECISIONS; d++)
+                out->refused_5min += d != INVENTORY_ALLOWED ? b->n[d] : 0;
+        }
+        for (i = 0; i < INV_HOURS; i++) {
+            b = &u->hours[i];
+            if (b->slot == 0 || b->slot >= hour || b->slot + INV_HOURS <= hour)
+                continue;
+            inv_profile_bucket(out, b, false, (time_t)b->slot * 3600);
+        }
+        /* Refusals of the minutes before this hour's first. */
+        for (i = 0; minute % 60 < 4 && i < INV_MINUTES; i++) {
+            b = &u->minutes[i];
+            if (b->slot == 0 || b->slot / 60 == minute / 60 ||
+                b->slot + 5 <= minute)
+                continue;
+            for (d = 0; d < INVENTORY_DECISIONS; d++)
+                out->refused_5min += d != INVENTORY_ALLOWED ? b->n[d] : 0;
+        }
+    }
+    pthread_mutex_unlock(&inv->lock);
+}
+
 uint64_t
 inventory_recent(struct inventory *inv, const char *identity,
                  unsigned decisions, unsigned seconds, time_t now)

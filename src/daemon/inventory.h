@@ -170,4 +170,31 @@ bool inventory_has_seen_exe(struct inventory *inv, const char *identity,
 uint64_t inventory_recent(struct inventory *inv, const char *identity,
                           unsigned decisions, unsigned seconds, time_t now);
 
+/* What the inventory knows of one identity, for the anomaly alerts. */
+struct inventory_profile {
+    bool ready;       /* the start-up reading of the log is done */
+    bool known;       /* the identity made a request within the horizon */
+    bool stale;       /* unused for stale_after */
+    bool exe_seen;    /* EXE is among its executables */
+    bool exe_full;    /* its list of executables is full: EXE may be old */
+    bool cgroup_seen; /* the same for CGROUP */
+    bool cgroup_full;
+    bool key_used;         /* a request of it for KEY was allowed */
+    uint64_t minute;       /* its requests in the minute of NOW */
+    uint64_t before;       /* its requests in the 24 hours before that minute */
+    time_t since;          /* the start of the oldest hour or minute of those;
+                              0 if none */
+    uint64_t refused_5min; /* of its requests in the last 5 minutes, those
+                              not allowed */
+};
+
+/*
+ * Fills *OUT with what INV knows at NOW of identity IDENTITY, and of its
+ * use of KEY (may be NULL), EXE and CGROUP (as the audit record writes
+ * them), under one hold of the lock.
+ */
+void inventory_profile(struct inventory *inv, const char *identity,
+                       const char *key, const char *exe, const char *cgroup,
+                       time_t now, struct inventory_profile *out);
+
 #endif

@@ -281,6 +281,8 @@ open_inventory(struct daemon *d)
         rc = inventory_rebuild_start(d->inventory, d->conf->audit_path,
                                      time(NULL), audit_opened_seq(d->audit),
                                      inventory_rebuilt, d->conf->audit_path);
+    if (rc == 0)
+        rc = alert_new(&d->env.alerts);
     if (rc != 0) {
         log_error("inventory: %s", cust_err_str(rc));
         return -1;
@@ -474,6 +476,7 @@ shut_down(struct daemon *d)
     }
     server_free(d->server);
     inventory_free(d->inventory);
+    alert_free(d->env.alerts);
     keystore_free(d->keys);
     keyring_free(d->published);
     policy_free(d->env.policy);

@@ -97,6 +97,12 @@ policy_set_suspended(struct policy *p, policy_suspended_fn fn, void *arg)
     p->suspended_arg = arg;
 }
 
+const struct conf_alerts *
+policy_alerts(struct policy *p)
+{
+    return &p->conf->alerts;
+}
+
 const struct conf_identity *
 policy_identity(struct policy *p, const char *name)
 {

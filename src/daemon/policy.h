@@ -88,6 +88,9 @@ int policy_decide(struct policy *p, const struct policy_caller *caller,
                   const struct policy_request *request, time_t now, double mono,
                   struct policy_decision *out);
 
+/* The alert thresholds of P's configuration. */
+const struct conf_alerts *policy_alerts(struct policy *p);
+
 /* The identity of P's policy named NAME, or NULL. */
 const struct conf_identity *policy_identity(struct policy *p, const char *name);
 

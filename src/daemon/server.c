@@ -726,6 +726,8 @@ server_metrics_text(struct server *s, char **out, size_t *len)
     if (s->env->suspend != NULL)
         suspend_each(s->env->suspend, server_suspended_sample, f);
     rc = inventory_metrics(s->env->inventory, time(NULL), f);
+    if (s->env->alerts != NULL)
+        alert_metrics(s->env->alerts, f);
     if (fclose(f) != 0 || rc != 0) {
         free(*out);
         *out = NULL;
