@@ -245,6 +245,14 @@ vf_signer(const struct verifier *v, const json_t *key,
     {
         if (found != NULL || (s->version != 0 && vf_number(ver) != s->version))
             continue;
+        /* A version numbered 0, negative or not at all cannot be named
+         * as the signer, nor placed in the chain: the keyring is damaged. */
+        if (vf_number(ver) == 0) {
+            *rc = vf_fail(why, CUST_ERR_PROTOCOL,
+                          "key \"%s\" has a version without a valid number",
+                          s->key);
+            return NULL;
+        }
         if ((pk = vf_pubkey(v, ver, why)) == NULL) {
             *rc = CUST_ERR_PROTOCOL;
             return NULL;
