@@ -291,6 +291,11 @@ vf_validity(const json_t *ver, const struct verifier_sig *s, char *why)
     char a[32], b[32];
     uint32_t n = vf_number(ver);
 
+    /* A time that does not parse must not pass for "not revoked" or
+     * "valid for ever": the keyring is damaged. */
+    if (vf_time(ver, "revoked", &revoked) < 0 ||
+        vf_time(ver, "verify_until", &end) < 0)
+        return vf_fail(why, CUST_ERR_PROTOCOL, "version %u: bad time", n);
     if (vf_time(ver, "revoked", &revoked) == 0 && s->time >= revoked) {
         vf_iso(revoked, a);
         return vf_fail(why, CUST_ERR_REVOKED,

@@ -9,7 +9,10 @@
  * real public key (release@1.pem, a fixed test key) and the target asks
  * about a real signature by it and about the same signature over another
  * digest; the second must be refused, whatever the manifest says, and
- * every refusal must come with its reason.
+ * every refusal must come with its reason. A signature that verifies
+ * names the version asked for, and that version's revocation and end of
+ * verification are readable times or null: a damaged one must not pass
+ * for "not revoked".
  *
  * Input: manifest.json.
  */
@@ -17,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -113,6 +118,36 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* Whether time field NAME of version N of "release" in the manifest
+ * TEXT is absent, null, or a time the verifier reads. */
+static int
+fuzz_time_ok(const uint8_t *text, size_t len, uint32_t n, const char *name)
+{
+    json_t *doc = json_loadb((const char *)text, len, 0, NULL), *k, *v, *t;
+    size_t i, j;
+    time_t when;
+    int ok = 1;
+
+    json_array_foreach(json_object_get(doc, "keys"), i, k)
+    {
+        if (!json_is_string(json_object_get(k, "name")) ||
+            strcmp(json_string_value(json_object_get(k, "name")), "release"))
+            continue;
+        json_array_foreach(json_object_get(k, "versions"), j, v)
+        {
+            if (json_integer_value(json_object_get(v, "version")) != n)
+                continue;
+            t = json_object_get(v, name);
+            ok = t == NULL || json_is_null(t) ||
+                 verifier_parse_time(json_string_value(t), &when) == 0;
+            break;
+        }
+        break;
+    }
+    json_decref(doc);
+    return ok;
+}
+
 /* Asks about the signature over DIGEST by version VERSION of "release". */
 static int
 fuzz_check(struct verifier *v, const uint8_t *digest, uint32_t version)
@@ -150,8 +185,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         return 0;
     memcpy(other, fuzz_digest, sizeof(other));
     other[0] ^= 1;
+    if (fuzz_check(v, fuzz_digest, 1) == 0 &&
+        (!fuzz_time_ok(data, len, 1, "revoked") ||
+         !fuzz_time_ok(data, len, 1, "verify_until")))
+        fuzz_fail("verified by a version with a damaged time");
     fuzz_check(v, fuzz_digest, 0);
-    fuzz_check(v, fuzz_digest, 1);
     if (fuzz_check(v, other, 0) == 0 || fuzz_check(v, other, 1) == 0)
         fuzz_fail("a signature over another digest verified");
     verifier_free(v);
