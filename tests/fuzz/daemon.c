@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ static char fuzzd_dir[256];
 static char fuzzd_conf[300];
 static char fuzzd_paths[3][300]; /* by enum fuzzd_socket */
 static volatile int fuzzd_stopped;
+static pthread_t fuzzd_thread;
 
 static void
 fuzzd_die(const char *what)
@@ -207,6 +209,27 @@ fuzzd_remove(const char *path, const struct stat *st, int flag, struct FTW *f)
     return 0;
 }
 
+/*
+ * Stops the daemon as SIGTERM does, before the libraries' own exit
+ * handlers free what its threads still use. Registered once it serves,
+ * so that it runs before those (registered earlier) run.
+ */
+static void
+fuzzd_stop(void)
+{
+    int i;
+
+    if (fuzzd_stopped)
+        return;
+    kill(getpid(), SIGTERM);
+    for (i = 0; i < 300 && !fuzzd_stopped; i++)
+        usleep(50 * 1000);
+    if (fuzzd_stopped)
+        pthread_join(fuzzd_thread, NULL);
+    else
+        fprintf(stderr, "fuzz daemon harness: custodiand did not stop\n");
+}
+
 static void
 fuzzd_cleanup(void)
 {
@@ -219,7 +242,6 @@ fuzzd_start(void)
     const char *tmp = getenv("TMPDIR");
     static const char *const names[] = {"sign.sock", "admin.sock",
                                         "agent.sock"};
-    pthread_t t;
     int i;
 
     snprintf(fuzzd_dir, sizeof(fuzzd_dir), "%s/custodian-fuzz.XXXXXX",
@@ -232,10 +254,10 @@ fuzzd_start(void)
                  names[i]);
     fuzzd_token();
     fuzzd_config();
-    if (pthread_create(&t, NULL, fuzzd_run, NULL) != 0)
+    if (pthread_create(&fuzzd_thread, NULL, fuzzd_run, NULL) != 0)
         fuzzd_die("pthread_create");
-    pthread_detach(t);
     fuzzd_wait_serving();
+    atexit(fuzzd_stop);
     fuzzd_create_keys();
     /* The daemon logs every refused connection: noise, thousands of
      * times a second, unless asked for. */

@@ -29,9 +29,9 @@ extern const char *const fuzzd_keys[FUZZD_KEYS];
 /*
  * Sets up the token, the configuration and the daemon and waits until
  * it serves, with one version of every key. Call once, from
- * LLVMFuzzerInitialize(). Aborts on any failure; the working directory
- * is removed at exit. Daemon log lines below errors are dropped unless
- * CUSTODIAN_FUZZ_VERBOSE is set.
+ * LLVMFuzzerInitialize(). Aborts on any failure. At exit the daemon is
+ * stopped as SIGTERM stops it, and the working directory is removed. Daemon log
+ * lines below errors are dropped unless CUSTODIAN_FUZZ_VERBOSE is set.
  */
 void fuzzd_start(void);
 

@@ -108,7 +108,8 @@ fuzz_limit_versions(struct buf *b)
     size_t off = 0, frame;
     uint8_t *type;
 
-    while (wire_frame_check(b->data + off, b->len - off, &frame) == 0) {
+    while (off < b->len &&
+           wire_frame_check(b->data + off, b->len - off, &frame) == 0) {
         type = &b->data[off + WIRE_HEADER];
         if ((*type == WIRE_KEY_ROTATE || *type == WIRE_KEY_CREATE) &&
             made++ >= FUZZ_NEW_VERSIONS_MAX)
