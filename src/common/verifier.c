@@ -245,6 +245,14 @@ vf_signer(const struct verifier *v, const json_t *key,
     {
         if (found != NULL || (s->version != 0 && vf_number(ver) != s->version))
             continue;
+        /* A version numbered 0, negative or not at all cannot be named
+         * as the signer, nor placed in the chain: the keyring is damaged. */
+        if (vf_number(ver) == 0) {
+            *rc = vf_fail(why, CUST_ERR_PROTOCOL,
+                          "key \"%s\" has a version without a valid number",
+                          s->key);
+            return NULL;
+        }
         if ((pk = vf_pubkey(v, ver, why)) == NULL) {
             *rc = CUST_ERR_PROTOCOL;
             return NULL;
@@ -283,6 +291,11 @@ vf_validity(const json_t *ver, const struct verifier_sig *s, char *why)
     char a[32], b[32];
     uint32_t n = vf_number(ver);
 
+    /* A time that does not parse must not pass for "not revoked" or
+     * "valid for ever": the keyring is damaged. */
+    if (vf_time(ver, "revoked", &revoked) < 0 ||
+        vf_time(ver, "verify_until", &end) < 0)
+        return vf_fail(why, CUST_ERR_PROTOCOL, "version %u: bad time", n);
     if (vf_time(ver, "revoked", &revoked) == 0 && s->time >= revoked) {
         vf_iso(revoked, a);
         return vf_fail(why, CUST_ERR_REVOKED,

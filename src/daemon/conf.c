@@ -1173,6 +1173,9 @@ conf_load(const char *path, struct conf **out, struct conf_errors *errs)
     conf_defaults(l.conf);
     l.conf->path = strdup(path);
 
+    /* XXX: libconfig 1.5 loses the string it was scanning when a syntax
+     * error follows it: each file refused for its syntax (a failed
+     * reload) leaks that string. */
     if (config_read_file(&l.lc, path) != CONFIG_TRUE) {
         if (config_error_type(&l.lc) == CONFIG_ERR_FILE_IO)
             conf_error_line(&l, 0, "cannot read: %s", strerror(errno));
