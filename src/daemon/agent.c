@@ -89,6 +89,7 @@ agent_list(struct handler_req *r, const struct policy_caller *c)
     }
     if (n == 0)
         last = d; /* the last refusal explains the empty list */
+    handler_alerts(r, NULL, &last, 0); /* judged, as handler_list() */
     agent_begin(&r->answer, AGENT_IDENTITIES_ANSWER, &start);
     buf_put_u32(&r->answer, n);
     buf_put(&r->answer, blobs.data, blobs.len);

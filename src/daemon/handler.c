@@ -266,6 +266,9 @@ handler_list(struct handler_req *r, const struct policy_caller *c)
     }
     if (n == 0)
         last = d; /* the last refusal explains the empty list */
+    /* Judged, not refused: a list shows names only, and a suspension an
+     * alert makes holds from the next request. */
+    handler_alerts(r, NULL, &last, 0);
     wire_put_keys(&r->answer, infos, n);
     rec = handler_record(r, "list", &last, 0);
     json_object_set_new(rec, "decision", json_string("allow"));
@@ -283,6 +286,7 @@ handler_pubkey(struct handler_req *r, const struct policy_caller *c)
     struct wire_keyinfo info;
     int rc = policy_decide(r->env->policy, c, &pr, clock_now(), 0, &d);
 
+    rc = handler_alerts(r, r->key, &d, rc);
     /* Unknown keys are denied like forbidden ones: no probing names. */
     if (rc == 0 && k == NULL)
         rc = CUST_ERR_KEY_NOT_FOUND;
@@ -701,12 +705,12 @@ handler_alerts(struct handler_req *r, const char *key,
         log_warn("alert: identity \"%s\": %s: %s%s", d->identity->name,
                  alert_kind_name(fired[i].kind), fired[i].detail,
                  suspend ? "; suspending it" : "");
-        rec = json_pack("{s:s, s:s, s:o, s:s, s:o, s:s, s:s}", "event", "alert",
-                        "kind", alert_kind_name(fired[i].kind), "caller",
-                        handler_caller(r->peer), "identity", d->identity->name,
-                        "key", handler_text(key, strlen(key)), "detail",
-                        fired[i].detail, "action",
-                        suspend ? "suspend" : "record");
+        rec = json_pack(
+            "{s:s, s:s, s:o, s:s, s:o, s:s, s:s}", "event", "alert", "kind",
+            alert_kind_name(fired[i].kind), "caller", handler_caller(r->peer),
+            "identity", d->identity->name, "key",
+            key ? handler_text(key, strlen(key)) : json_null(), "detail",
+            fired[i].detail, "action", suspend ? "suspend" : "record");
         /* Rare, and on a worker: waited for, so that the alert is in the
          * log before the request it is about. */
         if (rec == NULL || audit_write(env->audit, rec, NULL) != 0)

@@ -162,11 +162,11 @@ void handler_token_failed(const struct keystore_version *v, int rc,
 void handler_commit(struct handler_req *r, json_t *rec);
 
 /*
- * Judges a decided signing request of KEY for anomalies (alert.h), on the
- * worker, before anything is signed: each alert is written to the audit
- * log as its own record and logged, and if the identity's policy says
- * on_alert = "suspend", the identity is suspended and an allowed request
- * refused. Returns RC, or CUST_ERR_SUSPENDED with D updated.
+ * Judges a decided request of KEY (NULL for a list) for anomalies
+ * (alert.h), on the worker, before anything is signed or answered: each alert
+ * is written to the audit log as its own record and logged, and if the
+ * identity's policy says on_alert = "suspend", the identity is suspended and an
+ * allowed request refused. Returns RC, or CUST_ERR_SUSPENDED with D updated.
  */
 int handler_alerts(struct handler_req *r, const char *key,
                    struct policy_decision *d, int rc);

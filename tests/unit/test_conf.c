@@ -95,6 +95,11 @@ START_TEST(example_loads)
     ck_assert_uint_eq(conf->limits.idle_timeout, 60);
     ck_assert_uint_eq(conf->limits.request_timeout, 10);
     ck_assert_uint_eq(conf->limits.frame_timeout, 10);
+    ck_assert(!conf->identities[0].suspend_on_alert);
+    ck_assert_str_eq(conf->identities[2].name, "firmware-release");
+    ck_assert(conf->identities[2].suspend_on_alert);
+    ck_assert_uint_eq(conf->alerts.rate_factor, 10);
+    ck_assert_uint_eq(conf->alerts.rate_after, 3600);
     conf_free(conf);
 }
 END_TEST
@@ -196,6 +201,25 @@ START_TEST(unknown_users_and_groups)
 
     assert_error(&errs, 3, "no user \"no-such-user-here\" on this machine");
     assert_error(&errs, 3, "no group \"no-such-group-here\" on this machine");
+    conf_errors_free(&errs);
+}
+END_TEST
+
+/* on_alert takes record or suspend; the alert thresholds their ranges. */
+START_TEST(alert_settings)
+{
+    struct conf_errors errs =
+        load_bad(TOKEN "identities = ( { name = \"x\"; match = { uid = 1; }; "
+                       "on_alert = \"halt\"; } );\n"
+                       "alerts = { rate_factor = 1; rate_after = \"2d\"; };\n");
+
+    assert_error(&errs, 3,
+                 "on_alert \"halt\" must be \"record\" or \"suspend\"");
+    assert_error(&errs, 4, "\"rate_factor\" must be between 2 and 1000000");
+    assert_error(&errs, 4,
+                 "rate_after \"2d\" must be a duration up to 1d, such as "
+                 "\"1h\"");
+    ck_assert_uint_eq(errs.n, 3);
     conf_errors_free(&errs);
 }
 END_TEST
@@ -366,6 +390,7 @@ main(void)
     tcase_add_test(tc, syntax_error_has_its_line);
     tcase_add_test(tc, unknown_users_and_groups);
     tcase_add_test(tc, limits_timeouts);
+    tcase_add_test(tc, alert_settings);
     tcase_add_test(tc, run_as_user);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, durations_rates_times);
