@@ -68,7 +68,7 @@ static const struct err_entry err_table[] = {
     {CUST_ERR_CHAIN, "CUST_ERR_CHAIN", "the chain of custody does not hold"},
     {CUST_ERR_TIMEOUT, "CUST_ERR_TIMEOUT", "no answer in time"},
     {CUST_ERR_SUSPENDED, "CUST_ERR_SUSPENDED",
-     "identity suspended by an operator"},
+     "identity suspended"},
 };
 
 static const struct err_entry *
