@@ -676,24 +676,25 @@ handler_alerts(struct handler_req *r, const char *key,
     struct handler_env *env = r->env;
     struct alert_fired fired[ALERT_KINDS];
     struct inventory_profile prof;
-    json_t *exe, *cgroup, *rec;
-    char why[320], reason[SUSPEND_REASON_MAX + 1];
+    json_t *exe, *cgroup, *jkey, *rec;
+    char why[320], reason[SUSPEND_REASON_MAX + 1], detail[LOG_ESCAPE_BUF];
     time_t now = time(NULL);
     bool suspend;
     size_t n, i;
 
     if (env->alerts == NULL || env->inventory == NULL || d->identity == NULL)
         return rc;
-    /* The executable and cgroup as the records, and so the inventory,
-     * write them. */
+    /* The key, executable and cgroup as the records, and so the
+     * inventory, write them: escaped, as a client's key name may need. */
     exe = handler_text(r->peer->exe, strlen(r->peer->exe));
     cgroup = handler_text(r->peer->cgroup, strlen(r->peer->cgroup));
-    inventory_profile(env->inventory, d->identity->name, key,
-                      json_string_value(exe), json_string_value(cgroup), now,
-                      &prof);
+    jkey = key != NULL ? handler_text(key, strlen(key)) : json_null();
+    inventory_profile(env->inventory, d->identity->name,
+                      json_string_value(jkey), json_string_value(exe),
+                      json_string_value(cgroup), now, &prof);
     n = alert_judge(env->alerts, policy_alerts(env->policy),
                     &(struct alert_request){.identity = d->identity->name,
-                                            .key = key,
+                                            .key = json_string_value(jkey),
                                             .exe = json_string_value(exe),
                                             .cgroup = json_string_value(cgroup),
                                             .result = rc},
@@ -703,14 +704,14 @@ handler_alerts(struct handler_req *r, const char *key,
     suspend = n > 0 && d->identity->suspend_on_alert;
     for (i = 0; i < n; i++) {
         log_warn("alert: identity \"%s\": %s: %s%s", d->identity->name,
-                 alert_kind_name(fired[i].kind), fired[i].detail,
+                 alert_kind_name(fired[i].kind),
+                 log_escape(fired[i].detail, strlen(fired[i].detail), detail),
                  suspend ? "; suspending it" : "");
-        rec = json_pack(
-            "{s:s, s:s, s:o, s:s, s:o, s:s, s:s}", "event", "alert", "kind",
-            alert_kind_name(fired[i].kind), "caller", handler_caller(r->peer),
-            "identity", d->identity->name, "key",
-            key ? handler_text(key, strlen(key)) : json_null(), "detail",
-            fired[i].detail, "action", suspend ? "suspend" : "record");
+        rec = json_pack("{s:s, s:s, s:o, s:s, s:o, s:s, s:s}", "event", "alert",
+                        "kind", alert_kind_name(fired[i].kind), "caller",
+                        handler_caller(r->peer), "identity", d->identity->name,
+                        "key", json_incref(jkey), "detail", fired[i].detail,
+                        "action", suspend ? "suspend" : "record");
         /* Rare, and on a worker: waited for, so that the alert is in the
          * log before the request it is about. */
         if (rec == NULL || audit_write(env->audit, rec, NULL) != 0)
@@ -721,6 +722,7 @@ handler_alerts(struct handler_req *r, const char *key,
             inventory_add(env->inventory, rec, now);
         json_decref(rec);
     }
+    json_decref(jkey);
     if (!suspend)
         return rc;
     snprintf(reason, sizeof(reason), "%s: %.140s",
