@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "custodian/error.h"
 #include "bench.h"
 #include "buf.h"
 #include "wire.h"
@@ -48,7 +49,8 @@ static int
 native_call(struct native_conn *c, struct buf *out, uint8_t want,
             struct buf *body)
 {
-    uint8_t type;
+    struct wire_error e;
+    uint8_t type = 0;
     int rc = buf_status(out) == 0 &&
                      bench_write_all(c->fd, out->data, out->len) == 0 &&
                      native_read(c, &type, body) == 0 && type == want
@@ -56,6 +58,10 @@ native_call(struct native_conn *c, struct buf *out, uint8_t want,
                  : -1;
 
     buf_free(out);
+    /* The daemon's refusal says why: no identity, no grant, no key. */
+    if (rc != 0 && type == WIRE_ERROR && wire_get_error(body, &e) == 0)
+        fprintf(stderr, "custodian-bench: %s [%s]: %s\n", cust_err_str(e.code),
+                cust_err_name(e.code), e.message);
     return rc;
 }
 

@@ -364,6 +364,20 @@ reload_same_key(const struct conf_key *a, const struct conf_key *b)
     return 1;
 }
 
+/* Whether listeners A and B are made alike: path, mode, owner, group. */
+static int
+reload_same_listener(const struct conf_listener *a,
+                     const struct conf_listener *b)
+{
+    if ((a->path == NULL) != (b->path == NULL))
+        return 0;
+    return (a->path == NULL || strcmp(a->path, b->path) == 0) &&
+           a->mode == b->mode && a->has_owner == b->has_owner &&
+           a->has_group == b->has_group &&
+           (!a->has_owner || a->owner == b->owner) &&
+           (!a->has_group || a->group == b->group);
+}
+
 static const char *
 reload_fixed_part(const struct conf *old, const struct conf *new)
 {
@@ -382,9 +396,15 @@ reload_fixed_part(const struct conf *old, const struct conf *new)
     if ((old->user == NULL) != (new->user == NULL) ||
         (old->user != NULL && strcmp(old->user, new->user) != 0))
         return "the user changed; restart to change it";
-    if (strcmp(old->sign.path, new->sign.path) != 0 ||
-        strcmp(old->audit_path, new->audit_path) != 0)
-        return "the socket or audit log path changed; restart for that";
+    /* The sockets were made at start, as root: a new mode, owner or
+     * group would not be applied, so a reload must not say it was. */
+    if (!reload_same_listener(&old->sign, &new->sign) ||
+        !reload_same_listener(&old->admin, &new->admin) ||
+        !reload_same_listener(&old->agent, &new->agent))
+        return "a listener's path, mode, owner or group changed; restart "
+               "for that";
+    if (strcmp(old->audit_path, new->audit_path) != 0)
+        return "the audit log path changed; restart for that";
     return NULL;
 }
 

@@ -275,6 +275,17 @@ rc=0
 [ $rc = 1 ] || fail "a refused reload changed the policy in force"
 cp "$work/good.conf" "$work/custodiand.conf"
 "$ctl" reload | grep -q "reload: applied" || fail "custodianctl reload"
+# A socket's mode or group was set at start: a reload cannot apply a new
+# one, so it must not say it did.
+sed 's/sign = { path = "\([^"]*\)"; mode = "0660"; group = "nogroup"; }/sign = { path = "\1"; mode = "0660"; group = "root"; }/' \
+    "$work/good.conf" >"$work/custodiand.conf"
+! cmp -s "$work/custodiand.conf" "$work/good.conf" || fail "the group edit did nothing"
+rc=0
+"$ctl" reload >/dev/null 2>"$work/err" || rc=$?
+[ $rc = 1 ] && grep -q "a listener's path, mode, owner or group changed; restart for that" "$work/err" ||
+    fail "reload of a new socket group: exit $rc $(cat "$work/err")"
+[ "$(stat -c %G "$work/run/sign.sock")" = nogroup ] || fail "socket group changed"
+cp "$work/good.conf" "$work/custodiand.conf"
 "$sign" sign --key ed --format sshsig --output-dir "$work/out" \
     "$work/app2.tar.gz" >/dev/null || fail "grant not back after reload"
 echo "ok: custodianctl reload"
