@@ -67,8 +67,7 @@ static const struct err_entry err_table[] = {
      "signature outside its key version's validity"},
     {CUST_ERR_CHAIN, "CUST_ERR_CHAIN", "the chain of custody does not hold"},
     {CUST_ERR_TIMEOUT, "CUST_ERR_TIMEOUT", "no answer in time"},
-    {CUST_ERR_SUSPENDED, "CUST_ERR_SUSPENDED",
-     "identity suspended"},
+    {CUST_ERR_SUSPENDED, "CUST_ERR_SUSPENDED", "identity suspended"},
 };
 
 static const struct err_entry *
