@@ -1076,40 +1076,6 @@ inventory_metrics(struct inventory *inv, time_t now, FILE *f)
     return ferror(f) ? CUST_ERR_IO : 0;
 }
 
-bool
-inventory_has_used_key(struct inventory *inv, const char *identity,
-                       const char *key)
-{
-    const struct inv_use *u;
-    struct inv_identity *id;
-    bool used = false;
-    int op;
-
-    pthread_mutex_lock(&inv->lock);
-    id = inv_named(inv, identity);
-    u = id != NULL ? id->uses[inv_slot(inv, key)] : NULL;
-    for (op = 0; u != NULL && op < INVENTORY_OPS && !used; op++)
-        used = u->total[op][INVENTORY_ALLOWED] > 0;
-    pthread_mutex_unlock(&inv->lock);
-    return used;
-}
-
-bool
-inventory_has_seen_exe(struct inventory *inv, const char *identity,
-                       const char *exe)
-{
-    struct inv_identity *id;
-    bool seen = false;
-    size_t i;
-
-    pthread_mutex_lock(&inv->lock);
-    id = inv_named(inv, identity);
-    for (i = 0; id != NULL && i < id->exes.n && !seen; i++)
-        seen = strcmp(id->exes.v[i].path, exe) == 0;
-    pthread_mutex_unlock(&inv->lock);
-    return seen;
-}
-
 /* Whether PATH is in L. */
 static bool
 inv_seen_has(const struct inv_seen_list *l, const char *path)
@@ -1200,31 +1166,4 @@ inventory_profile(struct inventory *inv, const char *identity, const char *key,
         }
     }
     pthread_mutex_unlock(&inv->lock);
-}
-
-uint64_t
-inventory_recent(struct inventory *inv, const char *identity,
-                 unsigned decisions, unsigned seconds, time_t now)
-{
-    uint32_t m = (uint32_t)(now / 60), span = (seconds + 59) / 60;
-    const struct inv_bucket *b;
-    struct inv_identity *id;
-    uint64_t n = 0;
-    size_t s, i;
-    int d;
-
-    span = span > INV_MINUTES ? INV_MINUTES : span;
-    pthread_mutex_lock(&inv->lock);
-    id = inv_named(inv, identity);
-    for (s = 0; id != NULL && s < inv->nslots; s++)
-        for (i = 0; id->uses[s] != NULL && i < INV_MINUTES; i++) {
-            b = &id->uses[s]->minutes[i];
-            if (b->slot == 0 || b->slot > m || b->slot + span <= m)
-                continue;
-            for (d = 0; d < INVENTORY_DECISIONS; d++)
-                if (decisions & (1u << d))
-                    n += b->n[d];
-        }
-    pthread_mutex_unlock(&inv->lock);
-    return n;
 }

@@ -152,24 +152,6 @@ json_t *inventory_json(struct inventory *inv, time_t now);
  */
 int inventory_metrics(struct inventory *inv, time_t now, FILE *f);
 
-/*
- * Questions a caller can ask cheaply, under the lock for a few hundred
- * nanoseconds. IDENTITY is a policy identity's name. Whether IDENTITY
- * had a request for KEY allowed since the inventory's history began (at
- * most INVENTORY_HORIZON before the start); whether it made any request
- * from executable EXE (as the audit record writes it: escaped), which is
- * known only for the first INVENTORY_SEEN_MAX executables; and how many
- * of its requests had a decision in the bit mask DECISIONS (1 << enum
- * inventory_decision) in the last SECONDS before NOW (at most 3600, to
- * the minute; more is taken as 3600).
- */
-bool inventory_has_used_key(struct inventory *inv, const char *identity,
-                            const char *key);
-bool inventory_has_seen_exe(struct inventory *inv, const char *identity,
-                            const char *exe);
-uint64_t inventory_recent(struct inventory *inv, const char *identity,
-                          unsigned decisions, unsigned seconds, time_t now);
-
 /* What the inventory knows of one identity, for the anomaly alerts. */
 struct inventory_profile {
     bool ready;       /* the start-up reading of the log is done */

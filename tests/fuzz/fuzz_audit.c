@@ -19,37 +19,19 @@
 
 #include "audit.h"
 #include "custodian/error.h"
+#include "scratch.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
-static char fuzz_path[256];
-
-static void
-fuzz_remove(void)
-{
-    char dir[256];
-
-    unlink(fuzz_path);
-    snprintf(dir, sizeof(dir), "%s", fuzz_path);
-    *strrchr(dir, '/') = '\0';
-    rmdir(dir);
-}
+static const char *fuzz_path;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *tmp = getenv("TMPDIR");
-    char dir[200];
-
     (void)argc;
     (void)argv;
-    snprintf(dir, sizeof(dir), "%s/custodian-fuzz.XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL)
-        abort();
-    snprintf(fuzz_path, sizeof(fuzz_path), "%s/audit.log", dir);
-    atexit(fuzz_remove);
+    fuzz_path = fuzz_scratch("audit.log");
     return 0;
 }
 
@@ -99,11 +81,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     const char *paths[] = {fuzz_path};
     struct audit_verify_result r;
     size_t lines = fuzz_lines(data, len);
-    int fd, rc;
+    int rc;
 
-    fd = open(fuzz_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) != 0)
-        abort();
+    fuzz_scratch_write(data, len);
     rc = audit_verify(paths, 1, &r);
     if (rc == 0) {
         if (r.records != lines)

@@ -21,38 +21,20 @@
 
 #include "conf.h"
 #include "custodian/error.h"
+#include "scratch.h"
 #include "policy.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
-static char fuzz_path[256];
-
-static void
-fuzz_remove(void)
-{
-    char dir[256];
-
-    unlink(fuzz_path);
-    snprintf(dir, sizeof(dir), "%s", fuzz_path);
-    *strrchr(dir, '/') = '\0';
-    rmdir(dir);
-}
+static const char *fuzz_path;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *tmp = getenv("TMPDIR");
-    char dir[200];
-
     (void)argc;
     (void)argv;
-    snprintf(dir, sizeof(dir), "%s/custodian-fuzz.XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL)
-        abort();
-    snprintf(fuzz_path, sizeof(fuzz_path), "%s/custodiand.conf", dir);
-    atexit(fuzz_remove);
+    fuzz_path = fuzz_scratch("custodiand.conf");
     return 0;
 }
 
@@ -72,15 +54,6 @@ fuzz_includes(const uint8_t *data, size_t len)
             return 1;
     }
     return 0;
-}
-
-static void
-fuzz_write(const uint8_t *data, size_t len)
-{
-    int fd = open(fuzz_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-    if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) != 0)
-        abort();
 }
 
 /* The caller's executable hashes to zeros, as the example's pin says. */
@@ -138,7 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
     if (fuzz_includes(data, len))
         return 0;
-    fuzz_write(data, len);
+    fuzz_scratch_write(data, len);
     rc = conf_load(fuzz_path, &c, &errs);
     if (rc == 0) {
         fuzz_decide(c);

@@ -172,28 +172,46 @@ START_TEST(strangers_are_bounded)
 }
 END_TEST
 
-START_TEST(questions)
+/* What the alerts ask of one identity, counted to the minute in this
+ * hour and to the hour before it. */
+START_TEST(profile_of_an_identity)
 {
+    struct inventory_profile p;
     struct inventory *inv;
-    unsigned refused = ~(1u << INVENTORY_ALLOWED);
 
     ck_assert_int_eq(inventory_new(&conf, T0, &inv), 0);
     add(inv, "sign", "ci", "release", NULL, T0 + 100);
     add(inv, "sign", "ci", "release", "CUST_ERR_DENIED", T0 + 200);
-    add(inv, "sign", "ci", "release", "CUST_ERR_DENIED", T0 + 900);
-    ck_assert(inventory_has_used_key(inv, "ci", "release"));
-    ck_assert(!inventory_has_used_key(inv, "ci", "docs"));
-    /* A refused request is no use of the key. */
     add(inv, "sign", "ci", "docs", "CUST_ERR_DENIED", T0 + 300);
-    ck_assert(!inventory_has_used_key(inv, "ci", "docs"));
-    ck_assert(!inventory_has_used_key(inv, "nobody", "release"));
-    ck_assert(inventory_has_seen_exe(inv, "ci", "/usr/bin/sign"));
-    ck_assert(!inventory_has_seen_exe(inv, "ci", "/usr/bin/other"));
-    ck_assert_uint_eq(inventory_recent(inv, "ci", refused, 3600, T0 + 950), 3);
-    ck_assert_uint_eq(inventory_recent(inv, "ci", refused, 300, T0 + 950), 1);
-    ck_assert_uint_eq(
-        inventory_recent(inv, "ci", 1u << INVENTORY_ALLOWED, 3600, T0 + 950),
-        1);
+    add(inv, "sign", "ci", "release", "CUST_ERR_DENIED", T0 + 900);
+
+    inventory_profile(inv, "ci", "release", "/usr/bin/sign", "/ci.service",
+                      T0 + 950, &p);
+    ck_assert(!p.ready); /* the log has not been read */
+    ck_assert(p.known && !p.stale);
+    ck_assert(p.key_used && p.exe_seen && p.cgroup_seen);
+    ck_assert(!p.exe_full && !p.cgroup_full);
+    ck_assert_uint_eq(p.minute, 1);       /* T0 + 900, this minute */
+    ck_assert_uint_eq(p.before, 3);       /* the three before it */
+    ck_assert_int_eq(p.since, T0 + 60);   /* from the minute of T0 + 100 */
+    ck_assert_uint_eq(p.refused_5min, 1); /* T0 + 300 is 10 minutes back */
+
+    /* A refused request is no use of the key; others are unknown. */
+    inventory_profile(inv, "ci", "docs", "/usr/bin/other", "/other.service",
+                      T0 + 950, &p);
+    ck_assert(!p.key_used && !p.exe_seen && !p.cgroup_seen);
+    inventory_profile(inv, "nobody", "release", "/usr/bin/sign", NULL, T0 + 950,
+                      &p);
+    ck_assert(!p.known && !p.key_used);
+    ck_assert_uint_eq(p.before + p.minute, 0);
+
+    /* The next hour counts this one by the hour. */
+    inventory_profile(inv, "ci", "release", "/usr/bin/sign", "/ci.service",
+                      T0 + 3630, &p);
+    ck_assert_uint_eq(p.minute, 0);
+    ck_assert_uint_eq(p.before, 4);
+    ck_assert_int_eq(p.since, T0);
+    ck_assert_uint_eq(p.refused_5min, 0);
     inventory_free(inv);
 }
 END_TEST
@@ -337,7 +355,7 @@ inventory_suite(void)
     tcase_add_test(tc, decisions_and_windows);
     tcase_add_test(tc, a_fresh_identity_is_not_stale);
     tcase_add_test(tc, strangers_are_bounded);
-    tcase_add_test(tc, questions);
+    tcase_add_test(tc, profile_of_an_identity);
     tcase_add_test(tc, rebuild_from_the_log);
     tcase_add_test(tc, label_values_are_escaped);
     tcase_add_test(tc, metrics_text);
